@@ -1,0 +1,286 @@
+"""The DuckDB evidence store: one file holding the normalised snapshot of a bundle.
+
+Ingest is one transaction for the whole bundle: a killed ingest leaves the store as it was.
+Every staged row is accounted for: ``read = loaded + duplicates + rejected`` per file, and the
+rejected rows are kept in ``quarantine`` with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from dsguard import __version__
+from dsguard.evidence.model import FileReport, Record
+from dsguard.evidence.schema import all_ddl, columns
+from dsguard.sources.base import Reader, SourceError, StageResult
+
+# Bump when a reader's output for the same file changes, so unchanged files are re-read.
+SCHEMA_VERSION = "1"
+STAGE = "_stage"
+
+Progress = Callable[[str, int, int], None]
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written (locked, corrupt, wrong version)."""
+
+
+@dataclass
+class IngestSummary:
+    files: list[FileReport] = field(default_factory=list)
+
+    @property
+    def read(self) -> int:
+        return sum(f.read for f in self.files)
+
+    @property
+    def loaded(self) -> int:
+        return sum(f.loaded for f in self.files)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(f.duplicates for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    @property
+    def balanced(self) -> bool:
+        return all(f.balanced for f in self.files)
+
+
+def fingerprint(path: Path, source: str) -> str:
+    h = hashlib.sha256(f"{source}\0{SCHEMA_VERSION}\0".encode())
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class EvidenceStore:
+    """Open (or create) a store. Use as a context manager so the file is closed."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open evidence store {self.path}: {exc}") from exc
+        self.con.execute("SET TimeZone='UTC'")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit='{memory_limit}'")
+        if threads:
+            self.con.execute(f"SET threads={int(threads)}")
+        if not read_only:
+            for ddl in all_ddl():
+                self.con.execute(ddl)
+            self._check_version()
+
+    def _check_version(self) -> None:
+        row = self.con.execute("SELECT value FROM store_meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self.con.execute(
+                "INSERT INTO store_meta VALUES ('schema_version', ?), ('created_by', ?)",
+                [SCHEMA_VERSION, f"dsguard {__version__}"],
+            )
+        elif row[0] != SCHEMA_VERSION:
+            raise StoreError(
+                f"evidence store {self.path} has schema version {row[0]}, this dsguard writes "
+                f"{SCHEMA_VERSION}; use a new --db"
+            )
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> EvidenceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ ingest
+    def ingest(
+        self,
+        files: list[tuple[Reader, Path]],
+        *,
+        root: Path,
+        progress: Progress | None = None,
+    ) -> IngestSummary:
+        """Ingest files in order, all or nothing."""
+        summary = IngestSummary()
+        self.con.begin()
+        try:
+            for i, (reader, path) in enumerate(files):
+                rel = _relative(path, root)
+                if progress:
+                    progress(rel, i, len(files))
+                summary.files.append(self._ingest_file(reader, path, rel))
+            if progress:
+                progress("", len(files), len(files))
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+        return summary
+
+    def _ingest_file(self, reader: Reader, path: Path, rel: str) -> FileReport:
+        report = FileReport(file=rel, source=reader.source)
+        fp = fingerprint(path, reader.source)
+        seen = self.con.execute(
+            "SELECT ingested_at FROM ingest_files WHERE fingerprint = ?", [fp]
+        ).fetchone()
+        if seen is not None:
+            report.skipped = True
+            report.warnings.append(f"unchanged since {seen[0]:%Y-%m-%d %H:%M:%S}Z; skipped")
+            return report
+        try:
+            result = reader.stage(self.con, path, STAGE)
+        except SourceError as exc:
+            report.error = str(exc)
+            self._record(fp, report)
+            return report
+        except (duckdb.Error, OSError, ValueError, UnicodeError) as exc:
+            report.error = f"{rel}: cannot read as {reader.source}: {_one_line(exc)}"
+            self._record(fp, report)
+            return report
+        self._account(reader, result, report, fp)
+        self._record(fp, report)
+        self.con.execute(f'DROP TABLE IF EXISTS "{STAGE}"')
+        return report
+
+    def _account(self, reader: Reader, result: StageResult, report: FileReport, fp: str) -> None:
+        con = self.con
+        model = reader.model
+        report.warnings.extend(result.warnings)
+        if result.error:
+            report.error = result.error
+            con.execute(
+                f'UPDATE "{STAGE}" SET _reject = ? WHERE _reject IS NULL', [result.error]
+            )
+        (report.read,) = _one(con, f'SELECT count(*) FROM "{STAGE}"')
+        con.execute(
+            f"""INSERT INTO quarantine
+                SELECT ?, ?, ?, _row, _reject, _raw FROM "{STAGE}" WHERE _reject IS NOT NULL""",
+            [fp, report.file, reader.source],
+        )
+        (report.rejected,) = _one(con, f'SELECT count(*) FROM "{STAGE}" WHERE _reject IS NOT NULL')
+        cols = list(columns(model))
+        col_sql = ", ".join(f'"{c}"' for c in cols)
+        key = ", ".join(f'"{k}"' for k in model.__key__)
+        valid = report.read - report.rejected
+        table = model.__table__
+        if reader.mode == "replace":
+            scope = reader.replace_scope(Path(report.file))
+            if scope is not None:
+                con.execute(f'DELETE FROM "{table}" WHERE {scope[0]}', scope[1])
+            inserted = _count(con,
+                f"""INSERT INTO "{table}" ({col_sql})
+                    SELECT {col_sql} FROM "{STAGE}" WHERE _reject IS NULL
+                    QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1"""
+            )
+        else:
+            match = " AND ".join(f't."{k}" = v."{k}"' for k in model.__key__)
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _fresh AS
+                    SELECT {col_sql} FROM "{STAGE}" WHERE _reject IS NULL
+                    QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1"""
+            )
+            supersede = getattr(reader, "supersedes", None)
+            if supersede:
+                (replaced,) = _one(
+                    con,
+                    f"""SELECT count(*) FROM "{table}" t JOIN _fresh v ON {match}
+                        WHERE t.{supersede}""",
+                )
+                if replaced:
+                    con.execute(
+                        f"""DELETE FROM "{table}" t USING _fresh v
+                            WHERE {match} AND t.{supersede}"""
+                    )
+                    report.warnings.append(
+                        f"{replaced} rows already known from a poorer source were replaced"
+                    )
+            inserted = _count(con,
+                f"""INSERT INTO "{table}" ({col_sql})
+                    SELECT {col_sql} FROM _fresh v
+                    WHERE NOT EXISTS (SELECT 1 FROM "{table}" t WHERE {match})"""
+            )
+            con.execute("DROP TABLE _fresh")
+        # Loaded rows are counted from what the insert added, never assumed.
+        report.loaded = inserted
+        report.duplicates = valid - report.loaded
+
+    def _record(self, fp: str, report: FileReport) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                fp,
+                report.file,
+                report.source,
+                report.read,
+                report.loaded,
+                report.duplicates,
+                report.rejected,
+                report.error,
+                report.warnings,
+                datetime.now(UTC),
+            ],
+        )
+
+    # ------------------------------------------------------------------ reads
+    def count(self, model: type[Record]) -> int:
+        (n,) = _one(self.con, f'SELECT count(*) FROM "{model.__table__}"')
+        return int(n)
+
+    def quarantine_rows(self) -> list[dict[str, Any]]:
+        cur = self.con.execute(
+            "SELECT file, source, row, reason, raw FROM quarantine ORDER BY file, row"
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def ingest_history(self) -> list[dict[str, Any]]:
+        cur = self.con.execute("SELECT * EXCLUDE (fingerprint) FROM ingest_files ORDER BY file")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """Run an INSERT and return how many rows it added, as DuckDB reports it."""
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    return row
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
