@@ -104,7 +104,9 @@ class ConfigObject(Record):
 
     ``kind`` is the bundle file's stem (``inbound_connectors``); ``data`` has the PowerShell
     quirks removed (``/Date(ms)/`` → ISO 8601, ``smtp:domain;1`` → ``domain``); ``raw`` is what
-    the file held.
+    the file held. Whether a kind was collected at all is in the ingest record of its file
+    (``ingest_files``): a file with no objects means "collected, none"; no file means "not
+    collected", and checks must answer those two differently.
     """
 
     __table__ = "config_objects"
@@ -115,23 +117,6 @@ class ConfigObject(Record):
     name: str | None = None
     data: dict[str, Any]
     raw: dict[str, Any]
-    source_file: str
-
-
-class ConfigSource(Record):
-    """Whether a configuration kind was collected, and what it held.
-
-    Absence must be explicit: ``null`` (never configured), ``[]`` (collected, empty) and
-    a missing file (not collected) lead checks to different answers.
-    """
-
-    __table__ = "config_sources"
-    __key__ = ("kind",)
-
-    kind: str
-    state: str  # "objects" | "empty" | "null" | "error"
-    count: int
-    detail: str | None = None
     source_file: str
 
 
@@ -216,7 +201,6 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     MessageEvent,
     SignIn,
     ConfigObject,
-    ConfigSource,
     DnsRecord,
     ExceptionEntry,
     RawMessage,
