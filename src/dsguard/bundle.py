@@ -7,7 +7,6 @@ record wins), sign-ins and raw messages.
 
 from __future__ import annotations
 
-
 from pathlib import Path
 
 from dsguard.sources.base import Reader

@@ -8,7 +8,7 @@ rejected rows are kept in ``quarantine`` with the reason.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -249,12 +249,15 @@ class EvidenceStore:
         (n,) = _one(self.con, f'SELECT count(*) FROM "{model.__table__}"')
         return int(n)
 
-    def quarantine_rows(self) -> list[dict[str, Any]]:
-        cur = self.con.execute(
-            "SELECT file, source, row, reason, raw FROM quarantine ORDER BY file, row"
-        )
+    def quarantine_rows(self) -> Iterator[dict[str, Any]]:
+        """Every set-aside row with its reason, streamed (a bad file can have millions)."""
+        cur = self.con.cursor()
+        cur.execute("SELECT file, source, row, reason, raw FROM quarantine ORDER BY file, row")
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        while batch := cur.fetchmany(10_000):
+            for r in batch:
+                yield dict(zip(names, r, strict=True))
+        cur.close()
 
     def ingest_history(self) -> list[dict[str, Any]]:
         cur = self.con.execute("SELECT * EXCLUDE (fingerprint) FROM ingest_files ORDER BY file")

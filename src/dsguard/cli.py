@@ -1,0 +1,317 @@
+"""The ``dsguard`` command: a thin shell over the stages.
+
+Exit codes: 0 ok; 1 something found at or above ``--fail-on``; 2 usage or input error;
+3 internal error (a bug: rerun with ``--debug`` and report it). No traceback reaches a user
+unless ``--debug`` asks for one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dsguard import __version__
+from dsguard.outputs import dumps
+from dsguard.severity import Severity
+from dsguard.terminal import console, safe, table
+
+EXIT_FOUND = 1
+EXIT_INPUT = 2
+EXIT_INTERNAL = 3
+
+app = typer.Typer(
+    name="dsguard",
+    help="Find, explain and govern Direct Send abuse in Microsoft 365.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+T = TypeVar("T")
+
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback when something fails.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")]
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "your input is wrong", imported lazily to keep --help fast."""
+    from dsguard.bundle import BundleError
+    from dsguard.evidence.store import StoreError
+    from dsguard.pipeline import InputError
+    from dsguard.sources.base import SourceError
+
+    return (BundleError, StoreError, InputError, SourceError, FileNotFoundError)
+
+
+def _guard(fn: Callable[[], T], *, debug: bool) -> T:
+    """Run a command body; turn failures into one line on stderr and an exit code."""
+    debug = debug or bool(os.environ.get("DSGUARD_DEBUG"))
+    err = console(stderr=True)
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        err.print("dsguard: interrupted", markup=False)
+        raise typer.Exit(130) from None
+    except _input_errors() as exc:
+        if debug:
+            traceback.print_exc()
+        err.print(f"dsguard: error: {safe(exc, limit=400)}", markup=False)
+        raise typer.Exit(EXIT_INPUT) from None
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        err.print(
+            f"dsguard: internal error: {type(exc).__name__}: {safe(exc, limit=300)} "
+            "(rerun with --debug for the traceback)",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str, int, int, str], None]]:
+    """A Rich progress display driven by (step, done, total, detail) callbacks."""
+    if quiet or (not sys.stderr.isatty() and not os.environ.get("DSGUARD_PROGRESS")):
+        yield lambda *_: None
+        return
+    bars = Progress(
+        TextColumn("{task.fields[step]:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[detail]}"),
+        console=console(stderr=True),
+        transient=False,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(step: str, done: int, total: int, detail: str) -> None:
+        if step not in tasks:
+            tasks[step] = bars.add_task(step, total=max(total, 1), step=step, detail="")
+        bars.update(tasks[step], completed=done, total=max(total, 1), detail=safe(detail, 60))
+
+    with bars:
+        yield update
+
+
+def _fail_on(value: str | None) -> Severity | None:
+    if value is None:
+        return None
+    try:
+        return Severity.parse(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.command()
+def analyze(
+    bundle: Annotated[Path, typer.Argument(help="The evidence bundle folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("dsguard-out"),
+    db: Annotated[
+        Path | None, typer.Option(help="Evidence store file (default OUT/evidence.duckdb).")
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(help="Exit 1 when anything at or above this severity is found."),
+    ] = None,
+    memory_limit: Annotated[
+        str | None, typer.Option(help="DuckDB memory limit, e.g. 2GB (spills beyond it).")
+    ] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Ingest a bundle and run every analysis stage, writing the output contract to OUT."""
+    threshold = _fail_on(fail_on)
+
+    def body() -> None:
+        from dsguard.pipeline import analyze as run_analysis
+
+        with _progress(quiet or json_out) as progress:
+            ctx = run_analysis(bundle, out, db=db, progress=progress, memory_limit=memory_limit)
+        _report(ctx, json_out=json_out, quiet=quiet)
+        if threshold is not None and ctx.worst is not None and ctx.worst >= threshold:
+            raise typer.Exit(EXIT_FOUND)
+
+    _guard(body, debug=debug)
+
+
+def _report(ctx: Any, *, json_out: bool, quiet: bool) -> None:
+    from dsguard.pipeline import summary_dict
+
+    if json_out:
+        sys.stdout.write(dumps(summary_dict(ctx)) + "\n")
+        return
+    out = console(quiet=quiet)
+    if ctx.ingest is not None:
+        rows = []
+        for f in ctx.ingest.files:
+            status = "error" if f.error else "unchanged" if f.skipped else "ok"
+            rows.append((f.source, f.file, f.read, f.loaded, f.duplicates, f.rejected, status))
+        t = ctx.ingest
+        rows.append(("", "total", t.read, t.loaded, t.duplicates, t.rejected, ""))
+        out.print(
+            table(
+                "Ingest",
+                ("source", "file", "read", "loaded", "duplicates", "rejected", "status"),
+                rows,
+            )
+        )
+        for f in ctx.ingest.files:
+            if f.error:
+                out.print(f"  {safe(f.file)}: {safe(f.error, 300)}", markup=False)
+            for w in f.warnings:
+                out.print(f"  {safe(f.file)}: {safe(w, 300)}", markup=False)
+    out.print(f"Outputs in {safe(ctx.out)}:", markup=False)
+    for name in sorted(ctx.outputs):
+        out.print(f"  {name}", markup=False)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to write the synthetic bundle into.")],
+    users: Annotated[int, typer.Option(min=5, help="People in the tenant.")] = 200,
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days of traffic.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bundle).")] = 7,
+    rows: Annotated[
+        int | None, typer.Option(min=1, help="Target EmailEvents rows (scales the tenant).")
+    ] = None,
+    shape: Annotated[
+        str, typer.Option(help="Tenant and export shape: default, sentinel, jsonl, hunting.")
+    ] = "default",
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a realistic synthetic tenant bundle with labelled Direct Send campaigns."""
+
+    def body() -> None:
+        from dsguard.synth import SynthConfig, generate
+
+        cfg = SynthConfig(users=users, days=days, seed=seed, rows=rows, shape=shape)
+        with _progress(quiet or json_out) as progress:
+            summary = generate(out, cfg, progress=lambda s, d, t: progress("synth", d, t, s))
+        _print_synth(out, summary, json_out=json_out, quiet=quiet)
+
+    _guard(body, debug=debug)
+
+
+def _print_synth(out: Path, summary: Any, *, json_out: bool, quiet: bool) -> None:
+    data = summary.model_dump() if hasattr(summary, "model_dump") else vars(summary)
+    if json_out:
+        sys.stdout.write(dumps({"out": str(out), **data}) + "\n")
+        return
+    con = console(quiet=quiet)
+    rows_per_file = data.get("rows") or data.get("rows_per_file") or {}
+    if rows_per_file:
+        con.print(table("Synthetic bundle", ("file", "rows"), sorted(rows_per_file.items())))
+    con.print(f"Bundle written to {safe(out)}", markup=False)
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path, typer.Argument(help="Folder for the demo bundle and its analysis.")
+    ] = Path("dsguard-demo"),
+    users: Annotated[int, typer.Option(min=5)] = 120,
+    days: Annotated[int, typer.Option(min=1, max=365)] = 30,
+    seed: Annotated[int, typer.Option()] = 7,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a synthetic tenant to OUT/bundle and analyse it into OUT/analysis."""
+
+    def body() -> None:
+        from dsguard.pipeline import analyze as run_analysis
+        from dsguard.synth import SynthConfig, generate
+
+        bundle, result = out / "bundle", out / "analysis"
+        with _progress(quiet) as progress:
+            generate(
+                bundle,
+                SynthConfig(users=users, days=days, seed=seed),
+                progress=lambda s, d, t: progress("synth", d, t, s),
+            )
+            ctx = run_analysis(bundle, result, progress=progress)
+        _report(ctx, json_out=False, quiet=quiet)
+        con = console(quiet=quiet)
+        con.print(f"Synthetic bundle: {safe(bundle)}", markup=False)
+        con.print(f"Ground truth:     {safe(bundle / 'truth.json')}", markup=False)
+
+    _guard(body, debug=debug)
+
+
+@app.command()
+def ingest(
+    bundle: Annotated[Path, typer.Argument(help="The evidence bundle folder.")],
+    db: Annotated[Path, typer.Option(help="Evidence store file.")] = Path(
+        "dsguard-out/evidence.duckdb"
+    ),
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Only load a bundle into the evidence store (idempotent; prints the row accounting)."""
+
+    def body() -> None:
+        from dsguard.bundle import discover
+        from dsguard.evidence.store import EvidenceStore
+
+        files = discover(bundle)
+        with EvidenceStore(db) as store, _progress(quiet or json_out) as progress:
+            summary = store.ingest(
+                files, root=bundle, progress=lambda f, d, t: progress("ingest", d, t, f)
+            )
+        if json_out:
+            payload = {"db": str(db), "files": [f.model_dump() for f in summary.files]}
+            sys.stdout.write(dumps(payload) + "\n")
+            return
+        con = console(quiet=quiet)
+        rows = [
+            (f.source, f.file, f.read, f.loaded, f.duplicates, f.rejected, f.error or "")
+            for f in summary.files
+        ]
+        con.print(
+            table(
+                "Ingest",
+                ("source", "file", "read", "loaded", "duplicates", "rejected", "error"),
+                rows,
+            )
+        )
+
+    _guard(body, debug=debug)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"dsguard {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """Find, explain and govern Direct Send abuse in Microsoft 365."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

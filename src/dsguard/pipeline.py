@@ -1,0 +1,139 @@
+"""``analyze``: the stages in order, each reading what the one before it stored.
+
+A stage is a small object with a ``name`` and ``run(ctx)``. Later stages (classification,
+detection, posture, governance, report) append themselves to ``STAGES``; the pipeline times
+each and reports progress, so the CLI stays a thin shell.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from dsguard import __version__
+from dsguard.bundle import discover
+from dsguard.evidence.store import EvidenceStore, IngestSummary
+from dsguard.outputs import write_json, write_jsonl
+from dsguard.severity import Severity
+
+# (stage name, done, total, detail) → the CLI draws a progress bar from it.
+Progress = Callable[[str, int, int, str], None]
+
+DEFAULT_DB_NAME = "evidence.duckdb"
+
+
+class InputError(Exception):
+    """The user's input cannot be analysed; the message is one line for the terminal."""
+
+
+@dataclass
+class AnalysisContext:
+    bundle: Path
+    out: Path
+    store: EvidenceStore
+    progress: Progress
+    ingest: IngestSummary | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    # The worst severity of anything found, for ``--fail-on``.
+    worst: Severity | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def found(self, severity: Severity) -> None:
+        if self.worst is None or severity > self.worst:
+            self.worst = severity
+
+
+class Stage(Protocol):
+    name: str
+
+    def run(self, ctx: AnalysisContext) -> None: ...
+
+
+class IngestStage:
+    """Read every bundle file into the store; write the accounting and the quarantine."""
+
+    name = "ingest"
+
+    def run(self, ctx: AnalysisContext) -> None:
+        files = discover(ctx.bundle)
+
+        def tick(file: str, done: int, total: int) -> None:
+            ctx.progress(self.name, done, total, file)
+
+        summary = ctx.store.ingest(files, root=ctx.bundle, progress=tick)
+        ctx.ingest = summary
+        telemetry = [f for f in summary.files if f.source in ("email_events", "message_trace")]
+        if telemetry and all(f.error and not f.loaded for f in telemetry):
+            first = next(f.error for f in telemetry if f.error)
+            raise InputError(f"no mail telemetry could be read; first problem: {first}")
+        ctx.outputs["ingest.json"] = write_json(
+            ctx.out / "ingest.json",
+            {
+                "dsguard": __version__,
+                "bundle": str(ctx.bundle),
+                "totals": {
+                    "read": summary.read,
+                    "loaded": summary.loaded,
+                    "duplicates": summary.duplicates,
+                    "rejected": summary.rejected,
+                    "balanced": summary.balanced,
+                },
+                "files": [f.model_dump() for f in summary.files],
+            },
+        )
+        ctx.outputs["quarantine.jsonl"] = write_jsonl(
+            ctx.out / "quarantine.jsonl", ctx.store.quarantine_rows()
+        )
+        ctx.counts.update(
+            {
+                "rows_read": summary.read,
+                "rows_loaded": summary.loaded,
+                "rows_rejected": summary.rejected,
+            }
+        )
+
+
+STAGES: list[Stage] = [IngestStage()]
+
+
+def _no_progress(stage: str, done: int, total: int, detail: str) -> None:
+    return None
+
+
+def analyze(
+    bundle: Path,
+    out: Path,
+    *,
+    db: Path | None = None,
+    progress: Progress | None = None,
+    memory_limit: str | None = None,
+) -> AnalysisContext:
+    """Run every stage on ``bundle`` and write the output contract into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    store = EvidenceStore(db or out / DEFAULT_DB_NAME, memory_limit=memory_limit)
+    ctx = AnalysisContext(bundle=bundle, out=out, store=store, progress=progress or _no_progress)
+    try:
+        for stage in STAGES:
+            started = time.perf_counter()
+            stage.run(ctx)
+            ctx.timings[stage.name] = time.perf_counter() - started
+    finally:
+        store.close()
+    return ctx
+
+
+def summary_dict(ctx: AnalysisContext) -> dict[str, Any]:
+    """What ``--json`` prints: machine-readable, stable keys."""
+    return {
+        "bundle": str(ctx.bundle),
+        "out": str(ctx.out),
+        "outputs": {k: str(v) for k, v in ctx.outputs.items()},
+        "counts": ctx.counts,
+        "worst_severity": str(ctx.worst) if ctx.worst is not None else None,
+        "timings_s": {k: round(v, 3) for k, v in ctx.timings.items()},
+        "files": [f.model_dump() for f in ctx.ingest.files] if ctx.ingest else [],
+    }

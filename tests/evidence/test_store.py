@@ -1,0 +1,202 @@
+"""The store's guarantees, independent of any one reader: accounting, idempotence,
+de-duplication across files, and all-or-nothing ingest (a killed ingest leaves no trace)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dsguard.evidence.model import MessageEvent
+from dsguard.evidence.store import EvidenceStore, StoreError
+from dsguard.sources.dns import DnsReader
+
+HERE = Path(__file__).resolve()
+SRC = HERE.parents[2] / "src"
+
+# A minimal append-mode reader over a JSON list, defined as source text so that a child
+# process can use it too.
+READER_SRC = textwrap.dedent(
+    """
+    import json, os, time
+    from datetime import datetime
+    from dsguard.evidence.model import MessageEvent
+    from dsguard.sources.base import Reader, StageResult, stage_records
+
+    class ListReader(Reader):
+        source = "test_list"
+        model = MessageEvent
+        patterns = ("*.json",)
+
+        def stage(self, con, path, table):
+            rows = []
+            for i, r in enumerate(json.loads(path.read_text()), start=1):
+                reject = None if r.get("nmid") else "missing NetworkMessageId"
+                rows.append({
+                    "network_message_id": r.get("nmid"), "recipient": r.get("rcpt"),
+                    "ts": datetime.fromisoformat(r["ts"]), "source": "email_events",
+                    "source_file": path.name, "source_row": i,
+                    "_row": i, "_raw": json.dumps(r), "_reject": reject,
+                })
+            stage_records(con, table, MessageEvent, rows)
+            if os.environ.get("DSGUARD_TEST_STALL") == path.name:
+                print("STALLED", flush=True)
+                time.sleep(120)
+            return StageResult()
+    """
+)
+namespace: dict[str, object] = {}
+exec(compile(READER_SRC, "list_reader", "exec"), namespace)
+ListReader = namespace["ListReader"]
+
+
+def _rows(n: int, start: int = 0, rcpt: str = "a@contoso.example") -> list[dict[str, str]]:
+    return [
+        {"nmid": f"m-{i}", "rcpt": rcpt, "ts": "2026-11-02T10:00:00+00:00"}
+        for i in range(start, start + n)
+    ]
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def _snapshot(db: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    with EvidenceStore(db) as store:
+        msgs = store.con.execute(
+            "SELECT network_message_id, recipient, ts, source_file FROM messages ORDER BY ALL"
+        ).fetchall()
+        files = store.con.execute(
+            "SELECT file, read, loaded, duplicates, rejected FROM ingest_files ORDER BY file"
+        ).fetchall()
+    return msgs, files
+
+
+def test_accounting_adds_up_and_rejects_are_quarantined(tmp_path: Path) -> None:
+    rows = [*_rows(3), {"nmid": "", "rcpt": "x@contoso.example", "ts": "2026-11-02T10:00:00"}]
+    rows.append(rows[0])  # a duplicate inside the same file
+    f = _write(tmp_path / "a.json", rows)
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        (rep,) = store.ingest([(ListReader(), f)], root=tmp_path).files
+        assert (rep.read, rep.loaded, rep.duplicates, rep.rejected) == (5, 3, 1, 1)
+        assert rep.balanced
+        (q,) = list(store.quarantine_rows())
+        assert q["row"] == 4 and q["reason"] == "missing NetworkMessageId"
+        assert json.loads(q["raw"])["rcpt"] == "x@contoso.example"
+        assert store.count(MessageEvent) == 3
+
+
+def test_same_file_twice_adds_nothing(tmp_path: Path) -> None:
+    f = _write(tmp_path / "a.json", _rows(10))
+    db = tmp_path / "e.duckdb"
+    with EvidenceStore(db) as store:
+        store.ingest([(ListReader(), f)], root=tmp_path)
+    first = _snapshot(db)
+    with EvidenceStore(db) as store:
+        (rep,) = store.ingest([(ListReader(), f)], root=tmp_path).files
+        assert rep.skipped and rep.read == rep.loaded == 0
+    assert _snapshot(db) == first
+
+
+def test_overlapping_files_count_duplicates_not_rows(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a.json", _rows(10))
+    b = _write(tmp_path / "b.json", _rows(10, start=5))
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        ra, rb = store.ingest([(ListReader(), a), (ListReader(), b)], root=tmp_path).files
+        assert (ra.loaded, ra.duplicates) == (10, 0)
+        assert (rb.read, rb.loaded, rb.duplicates) == (10, 5, 5)
+        assert store.count(MessageEvent) == 15
+
+
+def test_replace_mode_swaps_the_snapshot(tmp_path: Path) -> None:
+    f = tmp_path / "dns.json"
+    f.write_text(json.dumps({"contoso.example": ["v=spf1 -all"]}))
+    db = tmp_path / "e.duckdb"
+    with EvidenceStore(db) as store:
+        store.ingest([(DnsReader(), f)], root=tmp_path)
+    f.write_text(json.dumps({"contoso.example": ["v=spf1 ~all"], "_dmarc.contoso.example": []}))
+    with EvidenceStore(db) as store:
+        store.ingest([(DnsReader(), f)], root=tmp_path)
+        values = store.con.execute("SELECT value FROM dns_records").fetchall()
+    assert values == [("v=spf1 ~all",)]
+
+
+def test_reader_crash_rolls_back_everything(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a.json", _rows(5))
+
+    class Boom(DnsReader):
+        def stage(self, con, path, table):  # type: ignore[no-untyped-def]
+            raise RuntimeError("bug in a reader")
+
+    db = tmp_path / "e.duckdb"
+    with EvidenceStore(db) as store, pytest.raises(RuntimeError):
+        store.ingest([(ListReader(), a), (Boom(), a)], root=tmp_path)
+    assert _snapshot(db) == ([], [])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_killed_ingest_leaves_store_as_it_was_and_rerun_matches_clean_run(
+    tmp_path: Path,
+) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    files = [
+        _write(bundle / "a.json", _rows(2000)),
+        _write(bundle / "b.json", _rows(2000, start=1500)),
+        _write(bundle / "c.json", _rows(500, start=9000)),
+    ]
+    script = tmp_path / "child.py"
+    script.write_text(
+        READER_SRC
+        + textwrap.dedent(
+            f"""
+            import sys
+            from pathlib import Path
+            from dsguard.evidence.store import EvidenceStore
+            files = [Path(p) for p in {[str(f) for f in files]!r}]
+            with EvidenceStore(sys.argv[1]) as s:
+                s.ingest([(ListReader(), f) for f in files], root=Path({str(bundle)!r}))
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC), "DSGUARD_TEST_STALL": "c.json"}
+    db = tmp_path / "killed.duckdb"
+    # A first, complete ingest of a.json only: the kill must not undo committed work.
+    with EvidenceStore(db) as store:
+        store.ingest([(ListReader(), files[0])], root=bundle)
+    before = _snapshot(db)
+
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(db)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "STALLED"  # a.json skipped, b.json staged+loaded
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert _snapshot(db) == before
+
+    env.pop("DSGUARD_TEST_STALL")
+    subprocess.run([sys.executable, str(script), str(db)], env=env, check=True, timeout=120)
+    clean = tmp_path / "clean.duckdb"
+    subprocess.run([sys.executable, str(script), str(clean)], env=env, check=True, timeout=120)
+    killed_msgs, killed_files = _snapshot(db)
+    clean_msgs, clean_files = _snapshot(clean)
+    assert killed_msgs == clean_msgs
+    assert len(clean_msgs) == 2000 + 1500 + 500
+    # Same per-file accounting (a.json was loaded by the first run in the killed store).
+    assert killed_files == clean_files
+
+
+def test_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "e.duckdb"
+    with EvidenceStore(db) as store:
+        store.con.execute("UPDATE store_meta SET value = '0' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema version"):
+        EvidenceStore(db)
