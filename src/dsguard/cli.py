@@ -294,6 +294,63 @@ def ingest(
     _guard(body, debug=debug)
 
 
+@app.command("eval")
+def evaluate_cmd(
+    bundle: Annotated[Path, typer.Argument(help="A bundle with known abuse (e.g. from synth).")],
+    truth: Annotated[Path, typer.Argument(help="Ground truth (synth writes truth.json).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Analysis folder (default: a temp dir).")
+    ] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Message-level precision and recall beside Defender's flag, community KQL and naive rules."""
+
+    def body() -> None:
+        import tempfile
+
+        from dsguard.evaluation import Truth, evaluate
+        from dsguard.evidence.snapshot import Snapshot
+        from dsguard.evidence.store import EvidenceStore
+        from dsguard.pipeline import DEFAULT_DB_NAME
+        from dsguard.pipeline import analyze as run_analysis
+        from dsguard.tenant import build_tenant, register
+
+        known = Truth.load(truth)
+        with tempfile.TemporaryDirectory(prefix="dsguard-eval-") as tmp:
+            target = out or Path(tmp)
+            with _progress(quiet or json_out) as progress:
+                ctx = run_analysis(bundle, target, progress=progress)
+            with EvidenceStore(target / DEFAULT_DB_NAME) as store:
+                register(store.con, build_tenant(Snapshot(store.con)))
+                scores = evaluate(store.con, ctx.alerts, known)
+        if json_out:
+            sys.stdout.write(dumps([s.as_dict() for s in scores]) + "\n")
+            return
+        con = console(quiet=quiet)
+        rows = [
+            (s.title, s.tp, s.fp, s.fn, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}")
+            for s in scores
+        ]
+        con.print(
+            table(
+                "Message-level evaluation",
+                ("detector", "tp", "fp", "fn", "precision", "recall", "f1"),
+                rows,
+            )
+        )
+        kinds = known.all_kinds
+        krows = [(k, *(f"{s.kinds_found.get(k, 0)}" for s in scores)) for k in kinds]
+        con.print(
+            table(
+                "Abuse messages found, by campaign kind", ("kind", *(s.name for s in scores)), krows
+            )
+        )
+
+    _guard(body, debug=debug)
+
+
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"dsguard {__version__}\n")

@@ -41,6 +41,8 @@ class AnalysisContext:
     # The worst severity of anything found, for ``--fail-on``.
     worst: Severity | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    tenant: Any = None  # dsguard.tenant.Tenant once the detect stage ran
+    alerts: list[Any] = field(default_factory=list)
 
     def found(self, severity: Severity) -> None:
         if self.worst is None or severity > self.worst:
@@ -97,7 +99,37 @@ class IngestStage:
         )
 
 
-STAGES: list[Stage] = [IngestStage()]
+class DetectStage:
+    """Classify paths, compute features, score, group campaigns, write ``alerts.jsonl``."""
+
+    name = "detect"
+
+    def run(self, ctx: AnalysisContext) -> None:
+        from dsguard.evidence.snapshot import Snapshot
+        from dsguard.scoring.alerts import build_alerts, campaign_rows, score_messages
+        from dsguard.signals.engine import build_features, feature_columns
+        from dsguard.tenant import build_tenant
+
+        con = ctx.store.con
+        ctx.progress(self.name, 0, 4, "tenant context")
+        ctx.tenant = build_tenant(Snapshot(con))
+        ctx.progress(self.name, 1, 4, "features")
+        build_features(con, ctx.tenant)
+        ctx.progress(self.name, 2, 4, "scoring")
+        score_messages(con, feature_columns(con))
+        ctx.progress(self.name, 3, 4, "campaigns")
+        alerts = build_alerts(campaign_rows(con))
+        ctx.alerts = alerts
+        ctx.outputs["alerts.jsonl"] = write_jsonl(
+            ctx.out / "alerts.jsonl", (a.model_dump(mode="json") for a in alerts)
+        )
+        for a in alerts:
+            ctx.found(Severity.parse(a.severity))
+        ctx.counts["alerts"] = len(alerts)
+        ctx.progress(self.name, 4, 4, "")
+
+
+STAGES: list[Stage] = [IngestStage(), DetectStage()]
 
 
 def _no_progress(stage: str, done: int, total: int, detail: str) -> None:
