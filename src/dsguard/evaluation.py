@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from dsguard.scoring.score import SUSPICIOUS_AT
 from dsguard.severity import Severity
 
 # Each reference as a SQL predicate over ``messages`` (one row per message and recipient);
@@ -116,7 +117,7 @@ def evaluate(
     alerts: list[Any],
     truth: Truth,
     *,
-    at: Severity = Severity.MEDIUM,
+    at: Severity = SUSPICIOUS_AT,
 ) -> list[Score]:
     """dsguard (alerts at or above ``at``) and every reference, on the same messages."""
     population = {r[0] for r in con.execute("SELECT DISTINCT network_message_id FROM messages")}

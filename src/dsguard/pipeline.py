@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from dsguard import __version__
 from dsguard.bundle import discover
 from dsguard.evidence.store import EvidenceStore, IngestSummary
-from dsguard.outputs import write_json, write_jsonl
+from dsguard.outputs import write_json, write_jsonl, write_text
 from dsguard.severity import Severity
 
 # (stage name, done, total, detail) → the CLI draws a progress bar from it.
@@ -43,6 +43,9 @@ class AnalysisContext:
     counts: dict[str, int] = field(default_factory=dict)
     tenant: Any = None  # dsguard.tenant.Tenant once the detect stage ran
     alerts: list[Any] = field(default_factory=list)
+    findings: list[Any] = field(default_factory=list)
+    phases: list[Any] = field(default_factory=list)
+    paths: list[Any] = field(default_factory=list)
 
     def found(self, severity: Severity) -> None:
         if self.worst is None or severity > self.worst:
@@ -106,7 +109,12 @@ class DetectStage:
 
     def run(self, ctx: AnalysisContext) -> None:
         from dsguard.evidence.snapshot import Snapshot
-        from dsguard.scoring.alerts import build_alerts, campaign_rows, score_messages
+        from dsguard.scoring.alerts import (
+            build_alerts,
+            campaign_rows,
+            score_messages,
+            store_alerts,
+        )
         from dsguard.signals.engine import build_features, feature_columns
         from dsguard.tenant import build_tenant
 
@@ -120,6 +128,7 @@ class DetectStage:
         ctx.progress(self.name, 3, 4, "campaigns")
         alerts = build_alerts(campaign_rows(con))
         ctx.alerts = alerts
+        store_alerts(con, alerts)
         ctx.outputs["alerts.jsonl"] = write_jsonl(
             ctx.out / "alerts.jsonl", (a.model_dump(mode="json") for a in alerts)
         )
@@ -129,7 +138,50 @@ class DetectStage:
         ctx.progress(self.name, 4, 4, "")
 
 
-STAGES: list[Stage] = [IngestStage(), DetectStage()]
+class GovernStage:
+    """Posture checks, exception registry health, phase simulation, path inventory, plan."""
+
+    name = "govern"
+
+    def run(self, ctx: AnalysisContext) -> None:
+        from dsguard.governance.exceptions import check_registry, uncovered_flows, usage
+        from dsguard.governance.plan import render_plan
+        from dsguard.governance.simulation import simulate
+        from dsguard.paths.inventory import inventory
+
+        con = ctx.store.con
+        ctx.progress(self.name, 0, 4, "exceptions")
+        findings = check_registry(con, ctx.tenant)
+        ctx.progress(self.name, 1, 4, "simulation")
+        phases = simulate(con)
+        ctx.progress(self.name, 2, 4, "paths")
+        paths = inventory(con)
+        ctx.progress(self.name, 3, 4, "plan")
+        ctx.findings = findings
+        ctx.phases = phases
+        ctx.paths = paths
+        out = ctx.out
+        ctx.outputs["findings.jsonl"] = write_jsonl(
+            out / "findings.jsonl", (f.model_dump(mode="json") for f in findings)
+        )
+        ctx.outputs["simulation.json"] = write_json(
+            out / "simulation.json", {"phases": [p.model_dump(mode="json") for p in phases]}
+        )
+        ctx.outputs["paths.json"] = write_json(
+            out / "paths.json", {"paths": [p.model_dump(mode="json") for p in paths]}
+        )
+        ctx.outputs["plan.md"] = write_text(
+            out / "plan.md",
+            render_plan(ctx.tenant, phases, findings, uncovered_flows(con), usage(con)),
+        )
+        for f in findings:
+            if f.status == "FAIL":
+                ctx.found(Severity.parse(f.severity))
+        ctx.counts["findings_failed"] = sum(1 for f in findings if f.status == "FAIL")
+        ctx.progress(self.name, 4, 4, "")
+
+
+STAGES: list[Stage] = [IngestStage(), DetectStage(), GovernStage()]
 
 
 def _no_progress(stage: str, done: int, total: int, detail: str) -> None:

@@ -17,6 +17,7 @@ import duckdb
 
 from dsguard.results import Alert, Reason
 from dsguard.scoring.score import ALERT_MIN, hit_column, min_score, score_sql, severity_of
+from dsguard.severity import Severity
 from dsguard.signals.rules import Rule, catalogue
 
 CAMPAIGN_GAP_HOURS = 24
@@ -59,6 +60,30 @@ def campaign_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     )
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def store_alerts(con: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> None:
+    """Keep alerts in the store (``alerts`` and ``alert_messages``) for later stages."""
+    con.execute(
+        """CREATE OR REPLACE TABLE alerts (id VARCHAR, severity VARCHAR, score DOUBLE,
+           title VARCHAR, path VARCHAR, body JSON)"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TABLE alert_messages (alert_id VARCHAR, network_message_id VARCHAR,
+           severity VARCHAR, rank INTEGER)"""
+    )
+    for a in alerts:
+        con.execute(
+            "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?)",
+            [a.id, a.severity, a.score, a.title, a.path, a.model_dump_json()],
+        )
+    rows = [
+        (a.id, n, a.severity, int(Severity.parse(a.severity)))
+        for a in alerts
+        for n in a.network_message_ids
+    ]
+    if rows:
+        con.executemany("INSERT INTO alert_messages VALUES (?, ?, ?, ?)", rows)
 
 
 def build_alerts(rows: list[dict[str, Any]], rules: tuple[Rule, ...] | None = None) -> list[Alert]:

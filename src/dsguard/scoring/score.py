@@ -18,6 +18,9 @@ THRESHOLDS: tuple[tuple[float, Severity], ...] = (
     (20, Severity.LOW),
 )
 ALERT_MIN = Severity.LOW
+# What counts as suspected abuse everywhere downstream (evaluation, simulation, governance):
+# a message in an alert at or above this severity.
+SUSPICIOUS_AT = Severity.MEDIUM
 
 SCORED_POPULATION = "internal_looking AND path <> 'authenticated'"
 

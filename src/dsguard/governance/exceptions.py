@@ -1,0 +1,345 @@
+"""Exceptions as code: is every legitimate unauthenticated path visible, justified, owned,
+scoped, in date and actually used, and is every Direct Send flow covered by one?
+
+Reads the registry (``exceptions`` table via the tenant context) and the classified traffic
+(``features``, ``alert_messages``). Time is judged as of the last observed message, so the
+same bundle always gives the same answer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import duckdb
+import yaml
+
+from dsguard.results import Finding
+from dsguard.scoring.score import SUSPICIOUS_AT
+from dsguard.tenant import ExceptionRule, Tenant
+
+SOON_DAYS = 30
+# Wider than this many addresses is too broad for a device or app path (a /24).
+MAX_SOURCE_ADDRESSES = 256
+REMEDIATE_REGISTRY = "Edit exceptions.yaml (reviewed like code) and re-run dsguard analyze."
+
+
+@dataclass(frozen=True)
+class GovCheck:
+    id: str
+    title: str
+    severity: str
+    remediation: str
+
+
+CHECKS: dict[str, GovCheck] = {
+    c.id: c
+    for c in (
+        GovCheck(
+            "DS-GOV-001",
+            "Exception is in date",
+            "medium",
+            "Renew the entry with a new end date after review, or remove it.",
+        ),
+        GovCheck(
+            "DS-GOV-002",
+            "No expired exception is still in use",
+            "high",
+            "The path still carries mail after its approval ended: renew it after review "
+            "or stop the sender, then move it to a connector or authenticated submission.",
+        ),
+        GovCheck(
+            "DS-GOV-003",
+            "Exception is not about to expire",
+            "low",
+            "Review the entry before it expires.",
+        ),
+        GovCheck(
+            "DS-GOV-004",
+            "Exception has an owner and an end date",
+            "medium",
+            "Add `owner:` (who answers for it) and `expires:` to the entry.",
+        ),
+        GovCheck(
+            "DS-GOV-005",
+            "Exception is used",
+            "low",
+            "Nothing used this path in the observed period: revoke the entry.",
+        ),
+        GovCheck(
+            "DS-GOV-006",
+            "Exception is narrowly scoped",
+            "medium",
+            "Narrow sources to the device or service addresses (/32 or the provider's "
+            "published range), name the sender addresses, and limit recipients.",
+        ),
+        GovCheck(
+            "DS-GOV-007",
+            "Exception does not overlap an inbound connector",
+            "low",
+            "Mail matching a connector is not anonymous: keep one mechanism per path and "
+            "remove the redundant one.",
+        ),
+        GovCheck(
+            "DS-GOV-008",
+            "All Direct Send traffic is covered by an exception",
+            "medium",
+            "Review the draft entry; register the path (with owner and expiry) if it is "
+            "legitimate, or block the sender if it is not.",
+        ),
+    )
+}
+
+
+def _finding(check_id: str, status: str, resource: str, extended: str, **evidence: Any) -> Finding:
+    c = CHECKS[check_id]
+    return Finding(
+        check_id=c.id,
+        status=status,  # type: ignore[arg-type]
+        severity=c.severity,  # type: ignore[arg-type]
+        resource=resource,
+        title=c.title,
+        evidence=evidence,
+        remediation=c.remediation if status == "FAIL" else "",
+        status_extended=extended,
+    )
+
+
+def as_of(con: duckdb.DuckDBPyConnection) -> date | None:
+    row = con.execute("SELECT max(ts)::DATE FROM messages").fetchone()
+    return row[0] if row else None
+
+
+def usage(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+    """Per exception id: messages it covered, and those after it expired."""
+    rows = con.execute(
+        """SELECT id, count(DISTINCT network_message_id) AS messages,
+                  count(DISTINCT network_message_id) FILTER (WHERE expired) AS after_expiry,
+                  min(ts) AS first_seen, max(ts) AS last_seen
+           FROM (SELECT unnest(covering_ids) AS id, network_message_id, ts,
+                        list_contains(covering_expired_ids, unnest(covering_ids)) AS expired
+                 FROM features WHERE covered)
+           GROUP BY id"""
+    ).fetchall()
+    return {
+        r[0]: {"messages": r[1], "after_expiry": r[2], "first_seen": r[3], "last_seen": r[4]}
+        for r in rows
+    }
+
+
+def check_registry(con: duckdb.DuckDBPyConnection, tenant: Tenant) -> list[Finding]:
+    """Every registry check for every entry, then the uncovered traffic."""
+    today = as_of(con) or date.today()
+    used = usage(con)
+    out: list[Finding] = []
+    for ex in tenant.exceptions:
+        out += _entry_findings(ex, today, used.get(ex.id), tenant)
+    out += uncovered_findings(con)
+    return out
+
+
+def _entry_findings(
+    ex: ExceptionRule, today: date, use: dict[str, Any] | None, tenant: Tenant
+) -> list[Finding]:
+    res = f"exception {ex.id}"
+    out: list[Finding] = []
+    expired = ex.expires is not None and ex.expires < today
+    out.append(
+        _finding(
+            "DS-GOV-001",
+            "FAIL" if expired else "PASS",
+            ex.id,
+            f"{res} expired on {ex.expires}" if expired else f"{res} is in date",
+            expires=str(ex.expires) if ex.expires else None,
+            as_of=str(today),
+        )
+    )
+    after = (use or {}).get("after_expiry", 0)
+    out.append(
+        _finding(
+            "DS-GOV-002",
+            "FAIL" if after else "PASS",
+            ex.id,
+            f"{res} expired on {ex.expires} but still covered {after} messages"
+            if after
+            else f"{res}: no use after expiry",
+            messages_after_expiry=after,
+            expires=str(ex.expires) if ex.expires else None,
+            last_seen=str((use or {}).get("last_seen")) if use else None,
+        )
+    )
+    soon = ex.expires is not None and today <= ex.expires <= today + timedelta(days=SOON_DAYS)
+    out.append(
+        _finding(
+            "DS-GOV-003",
+            "FAIL" if soon else "PASS",
+            ex.id,
+            f"{res} expires on {ex.expires}, within {SOON_DAYS} days"
+            if soon
+            else f"{res} does not expire within {SOON_DAYS} days",
+            expires=str(ex.expires) if ex.expires else None,
+        )
+    )
+    missing = [k for k, v in (("owner", ex.owner), ("expires", ex.expires)) if not v]
+    out.append(
+        _finding(
+            "DS-GOV-004",
+            "FAIL" if missing else "PASS",
+            ex.id,
+            f"{res} has no {' and no '.join(missing)}"
+            if missing
+            else f"{res} has an owner and an end date",
+            missing=missing,
+        )
+    )
+    n = (use or {}).get("messages", 0)
+    out.append(
+        _finding(
+            "DS-GOV-005",
+            "FAIL" if not n else "PASS",
+            ex.id,
+            f"{res} covered no message in the observed period"
+            if not n
+            else f"{res} covered {n} messages",
+            messages=n,
+        )
+    )
+    broad = _breadth(ex)
+    out.append(
+        _finding(
+            "DS-GOV-006",
+            "FAIL" if broad else "PASS",
+            ex.id,
+            f"{res} is too broad: " + "; ".join(broad) if broad else f"{res} is narrowly scoped",
+            problems=broad,
+        )
+    )
+    overlaps = _overlaps(ex, tenant)
+    out.append(
+        _finding(
+            "DS-GOV-007",
+            "FAIL" if overlaps else "PASS",
+            ex.id,
+            f"{res} overlaps " + ", ".join(overlaps)
+            if overlaps
+            else f"{res} overlaps no inbound connector",
+            connectors=overlaps,
+        )
+    )
+    return out
+
+
+def _breadth(ex: ExceptionRule) -> list[str]:
+    problems: list[str] = []
+    for src in ex.sources:
+        try:
+            net = ipaddress.ip_network(src, strict=False)
+        except ValueError:
+            continue
+        if net.num_addresses > MAX_SOURCE_ADDRESSES:
+            problems.append(f"source {src} spans {net.num_addresses} addresses")
+    for s in ex.senders:
+        if s == "*" or s.startswith("*@"):
+            problems.append(f"wildcard sender {s}")
+    if not ex.senders:
+        problems.append("no senders named (any sender from its sources)")
+    if not ex.sources:
+        problems.append("no sources named (its senders from anywhere)")
+    if "any" in ex.recipients:
+        problems.append("recipients: any")
+    return problems
+
+
+def _overlaps(ex: ExceptionRule, tenant: Tenant) -> list[str]:
+    hits: list[str] = []
+    nets = []
+    for s in ex.sources:
+        try:
+            nets.append(ipaddress.ip_network(s, strict=False))
+        except ValueError:
+            continue
+    for c in tenant.connectors:
+        cnets = []
+        for s in c.sender_ips:
+            try:
+                cnets.append(ipaddress.ip_network(s, strict=False))
+            except ValueError:
+                continue
+        ip_overlap = any(a.version == b.version and a.overlaps(b) for a in nets for b in cnets)
+        domains = {s.split("@", 1)[1] for s in ex.senders if "@" in s}
+        dom_overlap = bool(domains & set(c.sender_domains))
+        if ip_overlap or dom_overlap:
+            hits.append(f"connector {c.name}")
+    return hits
+
+
+def uncovered_flows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Direct Send flows no in-date exception covers and no alert calls suspicious."""
+    cur = con.execute(
+        """SELECT lower(coalesce(sender_from, sender_mail_from)) AS sender, sender_ipv4 AS source,
+                  count(DISTINCT network_message_id) AS messages,
+                  count(DISTINCT recipient) AS recipients,
+                  bool_and(split_part(recipient, '@', 2) IN (SELECT domain FROM t_domains))
+                      AS internal_only,
+                  min(ts) AS first_seen, max(ts) AS last_seen,
+                  any_value(identity_class) AS identity_class,
+                  bool_or(covered_expired) AS expired_cover
+           FROM features f
+           WHERE path = 'direct_send' AND NOT coalesce(covered_in_date, false)
+             AND NOT EXISTS (SELECT 1 FROM alert_messages a
+                             WHERE a.network_message_id = f.network_message_id AND a.rank >= ?)
+           GROUP BY 1, 2 ORDER BY messages DESC, sender, source""",
+        [int(SUSPICIOUS_AT)],
+    )
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def draft_entry(flow: dict[str, Any], n: int) -> dict[str, Any]:
+    """A reviewable exceptions.yaml entry for one uncovered flow (never applied by us)."""
+    return {
+        "id": f"EX-DRAFT-{n:03d}",
+        "name": f"Direct Send from {flow['source'] or 'unknown source'} as {flow['sender']}",
+        "owner": "TODO@owner",
+        "justification": "TODO: what sends this mail and why it cannot authenticate",
+        "sources": [f"{flow['source']}/32"] if flow["source"] else [],
+        "senders": [flow["sender"]] if flow["sender"] else [],
+        "recipients": "internal" if flow["internal_only"] else "any",
+        "expires": "TODO-YYYY-MM-DD",
+    }
+
+
+def uncovered_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
+    flows = [f for f in uncovered_flows(con) if not f["expired_cover"]]
+    if not flows:
+        return [
+            _finding(
+                "DS-GOV-008",
+                "PASS",
+                "direct send traffic",
+                "every non-suspicious Direct Send flow is covered by an exception",
+            )
+        ]
+    out = []
+    for i, flow in enumerate(flows, start=1):
+        draft = draft_entry(flow, i)
+        out.append(
+            _finding(
+                "DS-GOV-008",
+                "FAIL",
+                f"{flow['sender']} from {flow['source']}",
+                f"{flow['messages']} Direct Send messages from {flow['source']} as "
+                f"{flow['sender']} are covered by no exception",
+                sender=flow["sender"],
+                source=flow["source"],
+                messages=flow["messages"],
+                recipients=flow["recipients"],
+                identity_class=flow["identity_class"],
+                first_seen=str(flow["first_seen"]),
+                last_seen=str(flow["last_seen"]),
+                draft_yaml=yaml.safe_dump({"exceptions": [draft]}, sort_keys=False),
+            )
+        )
+    return out
