@@ -294,6 +294,68 @@ def ingest(
     _guard(body, debug=debug)
 
 
+@app.command()
+def triage(
+    messages: Annotated[list[Path], typer.Argument(help=".eml/.msg files or folders of them.")],
+    domain: Annotated[
+        list[str] | None,
+        typer.Option("--domain", "-d", help="An accepted domain of the tenant (repeatable)."),
+    ] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Path, verdict and header evidence chain for message files (exit 2 if any failed)."""
+
+    def body() -> None:
+        from dsguard.triage import triage as run_triage
+
+        failed = False
+        con = console(quiet=quiet)
+        doms = {d.strip().lower() for d in domain or [] if d.strip()}
+        for result in run_triage(messages, doms or None):
+            failed |= result.error is not None
+            if json_out:
+                sys.stdout.write(dumps(result.model_dump(mode="json")) + "\n")
+                continue
+            _print_triage(con, result)
+        if failed:
+            raise typer.Exit(EXIT_INPUT)
+
+    _guard(body, debug=debug)
+
+
+def _print_triage(con: Any, r: Any) -> None:
+    if r.error:
+        con.print(f"{safe(r.file)}: error: {safe(r.error)}", markup=False)
+        return
+    con.print(f"{safe(r.file)}", markup=False, style="bold")
+    con.print(
+        f"  path {safe(r.path)}  internal-looking {r.internal_looking}  "
+        f"severity {safe(r.severity)}  score {r.score:g}",
+        markup=False,
+    )
+    con.print(f"  from {safe(r.sender)}  subject {safe(r.subject, 120)}", markup=False)
+    con.print(f"  verdict: {safe(r.verdict, 300)}", markup=False)
+    for s in r.signals:
+        ev = ", ".join(f"{k}={safe(v, 60)}" for k, v in s.evidence.items() if v is not None)
+        con.print(f"  {s.weight:+5g}  {s.signal_id}  {safe(s.title)}  [{ev}]", markup=False)
+    for step in r.evidence_chain[:12]:
+        if "because" in step:
+            con.print(f"    because {safe(step['because'], 200)}", markup=False)
+        else:
+            where = safe(step.get("header"))
+            if step.get("field"):
+                where += ":" + safe(step["field"])
+            con.print(
+                f"    {where} = {safe(step.get('value'), 80)} -> {safe(step.get('meaning'), 120)}"
+                f" ({safe(step.get('confidence'))})",
+                markup=False,
+            )
+    for n in r.notes[:5]:
+        con.print(f"    note: {safe(n, 200)}", markup=False)
+
+
 @app.command("eval")
 def evaluate_cmd(
     bundle: Annotated[Path, typer.Argument(help="A bundle with known abuse (e.g. from synth).")],

@@ -40,4 +40,4 @@ _NUMERIC = frozenset({"read", "loaded", "duplicates", "rejected", "rows", "count
 
 
 def console(*, stderr: bool = False, quiet: bool = False) -> Console:
-    return Console(stderr=stderr, quiet=quiet, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, quiet=quiet, highlight=False, soft_wrap=stderr)
