@@ -156,7 +156,11 @@ class EvidenceStore:
             report.error = str(exc)
             self._record(fp, report)
             return report
-        except (duckdb.Error, OSError, ValueError, UnicodeError) as exc:
+        except duckdb.Error as exc:
+            # DuckDB aborts the whole transaction on a failed statement, so this file's
+            # failure cannot be recorded beside the others: stop, roll back, say which file.
+            raise StoreError(f"{rel}: cannot read as {reader.source}: {_one_line(exc)}") from exc
+        except (OSError, ValueError, UnicodeError) as exc:
             report.error = f"{rel}: cannot read as {reader.source}: {_one_line(exc)}"
             self._record(fp, report)
             return report

@@ -1,0 +1,655 @@
+"""Shared machinery of the tabular mail-telemetry readers (EmailEvents and message trace).
+
+Both readers work in two steps, so that ten million CSV rows never pass through Python:
+
+1. **Stage raw.** Whatever shape a file has, it becomes one relation of VARCHAR columns named
+   after Microsoft's columns, plus ``_row`` (1-based row in the file), ``_raw`` (the row's text
+   where it could not be split into columns) and ``_error`` (why it could not). CSV goes
+   through DuckDB's ``read_csv``; JSON shapes are parsed in Python and staged through Arrow.
+2. **Normalise.** One SQL statement per source maps that relation onto ``MessageEvent``, using
+   the ``dsg_*`` macros defined here for the parsing both sources share.
+
+Everything in a file is attacker-controlled, header names included. Values only ever travel as
+columns or parameters; file-derived column names are replaced by generated identifiers
+(``_extra_1``...) and their real names travel as parameters.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+import duckdb
+import pyarrow as pa
+
+from dsguard.evidence.model import MessageEvent
+from dsguard.evidence.schema import stage_table_sql
+from dsguard.sources.base import BATCH_ROWS, Reader, SourceError, StageResult, to_json_text
+
+# Day/month order of slash dates such as ``1/6/2025 8:15:30 AM`` (Get-MessageTraceV2 exports,
+# the Log Analytics portal). "MDY" is what en-US tenants write; set "DMY" for en-GB exports.
+SLASH_DATE_ORDER = "MDY"
+
+# Delimiters tried on a CSV header, comma first; the others are what non-English Excel and
+# hand-made exports use.
+DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+# Longest value shown in a reject reason.
+SHOWN_CHARS = 80
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+_HEADER_PROBE = 1 << 20  # the header must sit in the first MiB
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UTC_SUFFIX = re.compile(r"\s*\[\s*UTC\s*\]\s*$", re.IGNORECASE)
+
+# ----------------------------------------------------------------------------- SQL patterns
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_PATTERN = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+
+
+def _ipv6_pattern() -> str:
+    """RFC 3986 ``IPv6address`` as an RE2 pattern (``::`` compression, IPv4 tail)."""
+    h16 = r"[0-9A-Fa-f]{1,4}"
+    ls32 = rf"(?:{h16}:{h16}|{IPV4_PATTERN})"
+
+    def times(n: int) -> str:
+        return f"(?:{h16}:){{{n}}}" if n else ""
+
+    def head(n: int) -> str:  # [ *n( h16 ":" ) h16 ]
+        return f"(?:(?:{h16}:){{0,{n}}}{h16})?"
+
+    alts = [times(6) + ls32, "::" + times(5) + ls32]
+    tails = [times(4) + ls32, times(3) + ls32, times(2) + ls32, f"{h16}:{ls32}", ls32, h16, ""]
+    alts += [f"{head(n)}::{tail}" for n, tail in enumerate(tails)]
+    return "(?:" + "|".join(alts) + ")"
+
+
+IPV6_PATTERN = _ipv6_pattern()
+
+# A value carries a zone when its time part ends in Z, UTC/GMT or a numeric offset.
+_ZONED_PATTERN = r"(?i):[0-9]{2}(\.[0-9]+)?\s*(z|utc|gmt|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def slash_date_formats(order: str = SLASH_DATE_ORDER) -> list[str]:
+    """``strptime`` formats for slash dates in the given day/month order."""
+    date = {"MDY": "%m/%d/%Y", "DMY": "%d/%m/%Y"}[order]
+    times = ("%I:%M:%S %p", "%I:%M:%S.%n %p", "%I:%M %p", "%H:%M:%S", "%H:%M:%S.%n", "%H:%M")
+    return [f"{date}{sep}{t}" for sep in (" ", ", ") for t in times]
+
+
+def sql_str(text: str) -> str:
+    """A SQL string literal for a constant of ours (patterns, vocabulary) — never file data."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A quoted identifier for a column name of ours (canonical or generated)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``dsg_*`` macros the normalisation SQL of both sources uses.
+
+    Timestamps: ISO 8601 with ``Z`` or an offset (a file may mix zones), 7 fractional digits,
+    a space for ``T``, and slash dates (``SLASH_DATE_ORDER``). Values without a zone are read
+    as UTC whatever the session time zone is.
+    """
+    formats = "[" + ", ".join(sql_str(f) for f in slash_date_formats()) + "]"
+    macros = {
+        "dsg_text(x)": "nullif(trim(x), '')",
+        "dsg_addr(x)": "lower(nullif(trim(x, ' <>' || chr(9)), ''))",
+        "dsg_domain(addr)": "nullif(regexp_extract(addr, '@([^@]*)$', 1), '')",
+        "dsg_zoneless(x)": f"NOT regexp_matches(x, {sql_str(_ZONED_PATTERN)})",
+        "dsg_ts(x)": (
+            "CASE WHEN dsg_zoneless(trim(x)) THEN timezone('UTC', coalesce("
+            f"TRY_CAST(trim(x) AS TIMESTAMP), try_strptime(trim(x), {formats})::TIMESTAMP))"
+            " ELSE TRY_CAST(trim(x) AS TIMESTAMPTZ) END"
+        ),
+        "dsg_ipv4(x)": f"regexp_full_match(x, {sql_str(IPV4_PATTERN)})",
+        "dsg_ipv6(x)": f"regexp_full_match(x, {sql_str(IPV6_PATTERN)})",
+        # Text shown in a reject reason: one line, quoted, truncated.
+        "dsg_show(x)": (
+            f"'\"' || left(regexp_replace(x, '\\s+', ' ', 'g'), {SHOWN_CHARS})"
+            f" || CASE WHEN length(x) > {SHOWN_CHARS} THEN '…\"' ELSE '\"' END"
+        ),
+        # JSON text, or NULL when the text is not JSON (never raises, unlike json_extract).
+        "dsg_json(x)": "TRY_CAST(x AS JSON)",
+    }
+    for signature, body in macros.items():
+        con.execute(f"CREATE OR REPLACE TEMP MACRO {signature} AS {body}")
+
+
+# ----------------------------------------------------------------------------- files
+@dataclass(frozen=True)
+class TextFile:
+    """A bundle file as plain UTF-8 text that DuckDB and Python can both read.
+
+    Gzip and UTF-16 (Excel, Windows PowerShell) files are decoded into a temporary copy, so a
+    damaged stream is met here, in Python, and not inside a DuckDB query (which would abort
+    the ingest transaction). Plain UTF-8 files are read in place.
+    """
+
+    path: Path
+    note: str | None = None  # a problem met while decoding, for a warning
+
+    def open_bytes(self) -> IO[bytes]:
+        return self.path.open("rb")
+
+
+def _sniff_encoding(head: bytes) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = head[:4096]
+    if len(sample) >= 4:
+        odd, even = sample[1::2].count(0), sample[0::2].count(0)
+        if odd > len(sample) // 4 and even == 0:
+            return "utf-16-le"
+        if even > len(sample) // 4 and odd == 0:
+            return "utf-16-be"
+    return "utf-8"
+
+
+def utf8_file(path: Path, workdir: Path) -> TextFile:
+    """Sniff compression and encoding; decode gzip and UTF-16 into ``workdir``."""
+    note = None
+    with path.open("rb") as fh:
+        gzipped = fh.read(2) == _GZIP_MAGIC
+    if gzipped:
+        plain = workdir / (path.name + ".raw")
+        note = _gunzip(path, plain)
+        path = plain
+    with path.open("rb") as fh:
+        encoding = _sniff_encoding(fh.read(4096))
+    if encoding.startswith("utf-16"):
+        target = workdir / (path.name + ".utf8")
+        with path.open("rb") as src, target.open("wb") as dst:
+            text = codecs.getreader(encoding)(src, errors="replace")
+            while chunk := text.read(1 << 20):
+                dst.write(chunk.encode("utf-8"))
+        path = target
+    return TextFile(path, note)
+
+
+def _gunzip(source: Path, target: Path) -> str | None:
+    """Decompress every gzip member of ``source``; on damage keep what came out and say so.
+
+    ``gzip.open`` raises on a cut-short stream before handing over the data it decoded, so
+    this drives ``zlib`` directly.
+    """
+    inflate, fed = zlib.decompressobj(_GZIP_WBITS), False
+    with source.open("rb") as src, target.open("wb") as dst:
+        try:
+            while chunk := src.read(1 << 20):
+                while chunk:
+                    dst.write(inflate.decompress(chunk))
+                    fed, chunk = True, b""
+                    if inflate.eof:  # the next member, if any, starts in unused_data
+                        chunk = inflate.unused_data.lstrip(b"\x00")  # zero padding is allowed
+                        inflate, fed = zlib.decompressobj(_GZIP_WBITS), False
+        except zlib.error as exc:
+            return f"compressed stream damaged ({exc}); read what came before the damage"
+        if fed:
+            dst.write(inflate.flush())
+            return "compressed stream cut short; read what it held"
+    return None
+
+
+def read_head(text: TextFile, limit: int = _HEADER_PROBE) -> str:
+    """The start of the file as text (BOM removed), for header and shape sniffing."""
+    with text.open_bytes() as fh:
+        head = fh.read(limit)
+    return head.decode("utf-8-sig", errors="replace")
+
+
+# ----------------------------------------------------------------------------- columns
+def clean_name(name: str) -> str:
+    """A header or key name as written, minus BOM, padding and Log Analytics' `` [UTC]``."""
+    return _UTC_SUFFIX.sub("", utf8_safe(name).replace("\ufeff", "").strip().strip('"').strip())
+
+
+@dataclass
+class RawLayout:
+    """The columns of one file's raw relation, in file order.
+
+    Known columns keep Microsoft's canonical spelling whatever case the file used; unknown
+    ones get generated names (``_extra_1``...) so that no file-derived text becomes SQL.
+    """
+
+    known: tuple[str, ...]
+    columns: list[tuple[str, str]] = field(default_factory=list)  # (raw column, shown name)
+    extras: list[str] = field(default_factory=list)  # unknown names, as written
+    declared_utc: set[str] = field(default_factory=set)  # canonical names headed "[UTC]"
+    _lookup: dict[str, str] = field(default_factory=dict)
+    _canonical: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._canonical = {k.lower(): k for k in self.known}
+
+    def canonical(self, name: str) -> str | None:
+        """Microsoft's spelling of a known column name, without registering it."""
+        return self._canonical.get(clean_name(name).lower())
+
+    def column(self, name: str) -> str:
+        """The raw column for a file column or JSON key, registering it when new."""
+        written = clean_name(name)
+        key = written.lower()
+        found = self._lookup.get(key)
+        if found is not None:
+            return found
+        canonical = self._canonical.get(key)
+        if canonical is not None and canonical not in self.present:
+            column, shown = canonical, canonical
+            if _UTC_SUFFIX.search(name):
+                self.declared_utc.add(canonical)
+        else:  # unknown, or a second column with a known name
+            column, shown = f"_extra_{len(self.extras) + 1}", written
+            self.extras.append(written)
+        self._lookup[key] = column
+        self.columns.append((column, shown))
+        return column
+
+    def fresh(self, name: str) -> str:
+        """Like ``column`` but a repeated name gets its own column (CSV headers)."""
+        key = clean_name(name).lower()
+        if key in self._lookup:
+            del self._lookup[key]
+        return self.column(name)
+
+    @property
+    def present(self) -> set[str]:
+        return {c for c, _ in self.columns}
+
+    def raw_json(self) -> tuple[str, dict[str, str]]:
+        """SQL building a row's ``_raw`` JSON object from its columns, and its parameters."""
+        if not self.columns:
+            return "'{}'", {}
+        parts, params = [], {}
+        for i, (column, shown) in enumerate(self.columns):
+            params[f"rawkey_{i}"] = shown
+            parts.append(f"$rawkey_{i}, {ident(column)}")
+        return f"json_object({', '.join(parts)})::VARCHAR", params
+
+
+# ----------------------------------------------------------------------------- CSV
+@dataclass
+class CsvHeader:
+    """What the first line(s) of a CSV said: columns, delimiter, lines to skip."""
+
+    layout: RawLayout
+    delimiter: str
+    skip: int  # lines before the header (Windows PowerShell's "#TYPE ..." line)
+    has_rows: bool
+
+
+def read_csv_header(text: TextFile, known: Sequence[str]) -> CsvHeader | None:
+    """Parse the header; ``None`` for an empty file.
+
+    The delimiter is the candidate under which the header names the most known columns,
+    comma on a tie, so a semicolon-separated export is still read.
+    """
+    lines = read_head(text).splitlines()
+    skip = 0
+    while skip < len(lines) and lines[skip].startswith("#TYPE"):
+        skip += 1
+    if skip >= len(lines) or not lines[skip].strip():
+        return None
+    line = lines[skip]
+
+    def score(delimiter: str) -> int:
+        names = next(csv.reader([line], delimiter=delimiter))
+        probe = RawLayout(tuple(known))
+        for name in names:
+            probe.fresh(name)
+        return len(probe.present & set(known))
+
+    delimiter = max(DELIMITERS, key=lambda d: (score(d), d == ","))
+    layout = RawLayout(tuple(known))
+    for name in next(csv.reader([line], delimiter=delimiter)):
+        layout.fresh(name)
+    has_rows = any(rest.strip() for rest in lines[skip + 1 :])
+    return CsvHeader(layout, delimiter, skip, has_rows)
+
+
+def stage_csv(con: duckdb.DuckDBPyConnection, text: TextFile, header: CsvHeader, raw: str) -> None:
+    """Read a CSV into the raw relation ``raw`` at DuckDB speed.
+
+    Structurally broken records (wrong field count, unterminated quote, bad UTF-8, a truncated
+    last line) are not lost: DuckDB's rejects table turns each into a row with ``_error`` set,
+    and ``_row`` numbers good and broken records alike by their position in the file.
+    """
+    good, rejects, scans, broken = (f"{raw}_{s}" for s in ("good", "rejects", "scans", "broken"))
+    for name in (rejects, scans):
+        con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {ident(good)} AS
+            SELECT * FROM read_csv($path, auto_detect = false, columns = $columns,
+                header = true, skip = $skip, delim = $delim, quote = '"', escape = '"',
+                compression = 'none', strict_mode = true, null_padding = false,
+                store_rejects = true, rejects_table = {sql_str(rejects)},
+                rejects_scan = {sql_str(scans)})""",
+        {
+            "path": str(text.path),
+            "columns": {column: "VARCHAR" for column, _ in header.layout.columns},
+            "skip": header.skip,
+            "delim": header.delimiter,
+        },
+    )
+    # DuckDB's ``line`` counts records from the top of the file, header and skipped lines
+    # included, even when quoted values span lines; one record may report several errors.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {ident(broken)} AS
+            SELECT line - 1 - $skip AS _row,
+                   ltrim(any_value(csv_line), chr(10) || chr(13)) AS _raw,
+                   'malformed CSV at line ' || line || ': ' || coalesce(
+                       lower(first(error_type::VARCHAR ORDER BY column_idx NULLS LAST))
+                       || ' (' || first(error_message ORDER BY column_idx NULLS LAST) || ')',
+                       'unreadable record') AS _error
+            FROM {ident(rejects)} GROUP BY line""",
+        {"skip": header.skip},
+    )
+    con.execute(f"DROP TABLE {ident(rejects)}")
+    con.execute(f"DROP TABLE {ident(scans)}")
+    present = header.layout.present
+    select = [
+        f"g.{ident(c)}" if c in present else f"NULL::VARCHAR AS {ident(c)}"
+        for c in header.layout.known
+    ]
+    select += [f"g.{ident(c)}" for c, _ in header.layout.columns if c not in header.layout.known]
+    # The k-th good record sits at position k + (broken records before it). ``gaps`` holds,
+    # per broken record, how many good ones precede it; the ASOF join finds the count. k comes
+    # from rowid, which keeps file order (insertion order is preserved) but starts at an
+    # arbitrary base inside a transaction.
+    lo, hi, count = _one(con, f"SELECT min(rowid), max(rowid), count(*) FROM {ident(good)}")
+    if count and hi - lo + 1 == count:
+        ordinal = f"rowid - {int(lo)} + 1"
+    else:
+        ordinal = "row_number() OVER (ORDER BY rowid)"
+    (broken_count,) = _one(con, f"SELECT count(*) FROM {ident(broken)}")
+    if not broken_count:  # the usual case: no join needed
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW {ident(raw)} AS
+                SELECT {", ".join(select)}, {ordinal} AS _row,
+                       NULL::VARCHAR AS _raw, NULL::VARCHAR AS _error
+                FROM {ident(good)} g"""
+        )
+        return
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {ident(raw)} AS
+            WITH numbered AS (
+                SELECT _row, row_number() OVER (ORDER BY _row) AS n FROM {ident(broken)}),
+            gaps AS (SELECT _row - n AS good_before, max(n) AS n FROM numbered GROUP BY 1),
+            ordered AS (SELECT *, {ordinal} AS _k FROM {ident(good)})
+            SELECT {", ".join(select)}, g._k + coalesce(x.n, 0) AS _row,
+                   NULL::VARCHAR AS _raw, NULL::VARCHAR AS _error
+            FROM ordered g ASOF LEFT JOIN gaps x ON g._k > x.good_before
+            UNION ALL BY NAME
+            SELECT _row, _raw, _error FROM {ident(broken)}"""
+    )
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The single row an aggregate query returns."""
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    return row
+
+
+# ----------------------------------------------------------------------------- Python rows
+@dataclass
+class RawRow:
+    """One row of a JSON shape before normalisation: Microsoft's keys and JSON values."""
+
+    row: int
+    values: dict[str, Any] | None = None
+    raw: str | None = None  # the text, when it could not be parsed into values
+    error: str | None = None
+
+
+def text_value(value: Any) -> str | None:
+    """A JSON value as the VARCHAR a CSV export would have held (objects as JSON text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return utf8_safe(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return utf8_safe(to_json_text(value))
+
+
+def utf8_safe(text: str) -> str:
+    """Text UTF-8 can carry: a lone surrogate (legal as a JSON escape) becomes U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def create_raw_table(con: duckdb.DuckDBPyConnection, raw: str, layout: RawLayout) -> None:
+    """An empty raw table with every known column, so the normalisation SQL always binds."""
+    cols = [f"{ident(c)} VARCHAR" for c in layout.known]
+    cols += ["_row BIGINT", "_raw VARCHAR", "_error VARCHAR"]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(raw)} ({', '.join(cols)})")
+
+
+def stage_raw_rows(
+    con: duckdb.DuckDBPyConnection, raw: str, layout: RawLayout, rows: Iterable[RawRow]
+) -> int:
+    """Stage Python rows into the raw table ``raw`` in Arrow batches (memory stays flat).
+
+    Keys are mapped onto ``layout`` as they appear; an unknown key adds a column.
+    """
+    create_raw_table(con, raw, layout)
+    have = set(layout.known)
+    total = 0
+    for batch in batched(rows, BATCH_ROWS):
+        mapped: list[dict[str, str | None]] = []
+        for item in batch:
+            values = item.values or {}
+            mapped.append({layout.column(k): text_value(v) for k, v in values.items()})
+        for column in layout.present - have:
+            con.execute(f"ALTER TABLE {ident(raw)} ADD COLUMN {ident(column)} VARCHAR")
+            have.add(column)
+        names = sorted({k for m in mapped for k in m})
+        arrays: dict[str, pa.Array] = {
+            n: pa.array([m.get(n) for m in mapped], type=pa.string()) for n in names
+        }
+        arrays["_row"] = pa.array([r.row for r in batch], type=pa.int64())
+        arrays["_raw"] = pa.array([r.raw for r in batch], type=pa.string())
+        arrays["_error"] = pa.array([r.error for r in batch], type=pa.string())
+        view = f"{raw}_batch"
+        con.register(view, pa.table(arrays))
+        try:
+            con.execute(f"INSERT INTO {ident(raw)} BY NAME SELECT * FROM {ident(view)}")
+        finally:
+            con.unregister(view)
+        total += len(batch)
+    return total
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Lists of up to ``size`` items (``itertools.batched`` needs Python 3.12)."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def drop_raw(con: duckdb.DuckDBPyConnection, raw: str) -> None:
+    """Drop the raw relation and its helpers, whichever of them exist."""
+    views = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+    if (raw,) in views:
+        con.execute(f"DROP VIEW {ident(raw)}")
+    for suffix in ("", "_good", "_broken", "_rejects", "_scans"):
+        if suffix or (raw,) not in views:
+            con.execute(f"DROP TABLE IF EXISTS {ident(raw + suffix)}")
+
+
+# ----------------------------------------------------------------------------- checks
+def zoneless_warning(con: duckdb.DuckDBPyConnection, raw: str, expr: str) -> str | None:
+    """One warning when timestamps (``expr`` over ``raw``) carry no zone and were read as UTC."""
+    row = con.execute(
+        f"""SELECT count(*), arg_min(v, _row) FROM (SELECT {expr} AS v, _row FROM {ident(raw)})
+            WHERE v IS NOT NULL AND dsg_zoneless(trim(v)) AND dsg_ts(v) IS NOT NULL"""
+    ).fetchone()
+    if not row or not row[0]:
+        return None
+    return f"{row[0]} timestamps carry no time zone (e.g. {row[1]!r}); read as UTC"
+
+
+def describe_extras(layout: RawLayout) -> str | None:
+    """The warning for columns the source does not know; they reach only quarantine copies."""
+    if not layout.extras:
+        return None
+    shown = ", ".join(name or "(unnamed)" for name in layout.extras[:20])
+    more = f" and {len(layout.extras) - 20} more" if len(layout.extras) > 20 else ""
+    return f"unknown columns not loaded (kept in quarantine copies): {shown}{more}"
+
+
+def case_map(expr: str, mapping: dict[str, str | None], *, others: str | None = None) -> str:
+    """SQL mapping ``lower(expr)`` through a vocabulary table of ours.
+
+    Values not in the table pass through unchanged, or become ``others`` (SQL) when given.
+    """
+    whens = " ".join(
+        f"WHEN {sql_str(k)} THEN {'NULL' if v is None else sql_str(v)}" for k, v in mapping.items()
+    )
+    return f"CASE lower({expr}) {whens} ELSE {expr if others is None else others} END"
+
+
+def render(template: str, fragments: dict[str, str]) -> str:
+    """Fill a normalisation template's vocabulary placeholders with SQL built from constants.
+
+    ``{stage}``, ``{raw}`` and ``{raw_json}`` stay for ``TabularReader.stage`` to fill.
+    """
+    for name, sql in fragments.items():
+        template = template.replace("{" + name + "}", sql)
+    return template
+
+
+def missing_columns(
+    file: str, present: set[str], required: dict[str, tuple[str, ...]]
+) -> str | None:
+    """The one-line problem when a required column (any of its alternatives) is absent."""
+    missing = [label for label, alts in required.items() if not present & set(alts)]
+    if not missing:
+        return None
+    return f"{file}: missing required column(s) {', '.join(missing)}"
+
+
+# ----------------------------------------------------------------------------- the reader
+class TabularReader(Reader):
+    """The flow both tabular sources share: decode, stage raw, check, normalise, warn.
+
+    A subclass names its columns, the columns that hold the event time, its normalisation
+    SQL (a template with ``{stage}``, ``{raw}`` and ``{raw_json}``), and how to judge a header.
+    CSV is staged here; a subclass may stage other shapes by overriding ``stage_raw``.
+    """
+
+    model = MessageEvent
+    label: ClassVar[str]  # "an EmailEvents", for messages
+    columns: ClassVar[tuple[str, ...]]  # every column the source documents
+    required: ClassVar[dict[str, tuple[str, ...]]]  # label -> alternatives, in order of use
+    time_columns: ClassVar[tuple[str, ...]]
+    normalise_sql: ClassVar[str]
+    # Known columns too common to tell the source apart (Sentinel's TenantId, Subject...).
+    generic_columns: ClassVar[frozenset[str]] = frozenset()
+    # Lower-cased column names that betray another source, and the advice to give then.
+    other_source: ClassVar[tuple[frozenset[str], str] | None] = None
+
+    def stage(self, con: duckdb.DuckDBPyConnection, path: Path, table: str) -> StageResult:
+        file = path.name
+        raw = f"_raw_{self.source}"
+        warnings: list[str] = []
+        install_macros(con)
+        con.execute(stage_table_sql(self.model, table))
+        try:
+            with tempfile.TemporaryDirectory(prefix="dsguard-") as work:
+                text = utf8_file(path, Path(work))
+                if text.note:
+                    warnings.append(text.note)
+                layout = self.stage_raw(con, text, file, raw, warnings)
+            if layout is None:
+                return StageResult(warnings=warnings)
+            extras = describe_extras(layout)
+            if extras:
+                warnings.append(extras)
+            raw_json, params = layout.raw_json()
+            sql = self.normalise_sql.format(stage=ident(table), raw=ident(raw), raw_json=raw_json)
+            con.execute(sql, {"file": file, **params, **self.sql_params(layout)})
+            if not layout.declared_utc & set(self.time_columns):
+                note = zoneless_warning(con, raw, self.time_sql())
+                if note:
+                    warnings.append(note)
+        finally:
+            drop_raw(con, raw)
+        return StageResult(warnings=warnings)
+
+    def stage_raw(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        text: TextFile,
+        file: str,
+        raw: str,
+        warnings: list[str],
+    ) -> RawLayout | None:
+        """Stage a CSV into ``raw``; ``None`` when there is nothing to normalise."""
+        header = read_csv_header(text, self.columns)
+        if header is None:
+            warnings.append("empty file; no rows")
+            return None
+        layout = header.layout
+        names = [shown for _, shown in layout.columns]
+        self.check_columns(file, names, layout.present & set(self.columns))
+        if header.delimiter != ",":
+            warnings.append(f"read as {DELIMITER_NAMES[header.delimiter]}-separated, not comma")
+        if not header.has_rows:
+            warnings.append("header only; no rows")
+        stage_csv(con, text, header, raw)
+        return layout
+
+    def check_columns(self, file: str, names: list[str], present: set[str]) -> None:
+        """Raise ``SourceError`` naming the file when its columns cannot be this source.
+
+        ``names`` are the file's column names as written, ``present`` the known ones found.
+        """
+        if len(present - self.generic_columns) < 2:
+            shown = ", ".join(n for n in names[:8] if n) or "no column names"
+            hint = ""
+            lowered = {clean_name(n).lower() for n in names}
+            if self.other_source is not None and lowered & self.other_source[0]:
+                hint = f"; {self.other_source[1]}"
+            raise SourceError(f"{file}: not {self.label} export (columns: {shown}){hint}")
+        problem = missing_columns(file, present, self.required)
+        if problem:
+            raise SourceError(problem)
+
+    def sql_params(self, layout: RawLayout) -> dict[str, Any]:
+        """Extra parameters of the normalisation SQL: ``$time_column`` names, in reject
+        reasons, the time column the file actually has."""
+        alts = self.time_columns
+        return {"time_column": next((c for c in alts if c in layout.present), alts[0])}
+
+    def time_sql(self) -> str:
+        """SQL for the event-time text, from the first time column that has a value."""
+        return "coalesce(" + ", ".join(f"dsg_text({ident(c)})" for c in self.time_columns) + ")"
