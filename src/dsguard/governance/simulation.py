@@ -126,8 +126,7 @@ def _replay(
            ORDER BY 1""",
         [int(SUSPICIOUS_AT)],
     ).fetchall()
-    con.execute("DROP TABLE _sim")
-    return PhaseResult(
+    result = PhaseResult(
         phase=number,
         name=name,
         rejected_messages=int(n),
@@ -137,3 +136,5 @@ def _replay(
         unstopped_suspicious=[r[0] for r in unstopped],
         notes=notes,
     )
+    con.execute("DROP TABLE _sim")
+    return result

@@ -1,0 +1,88 @@
+"""The command line as a user meets it: exit codes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dsguard.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_version() -> None:
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("dsguard ")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"notes.txt": b"hello", "random.bin": bytes(range(256))},  # no telemetry at all
+        {"email_events.csv": bytes(range(256)) * 40},  # binary garbage named as telemetry
+        {"email_events.json": b"{not json at all"},
+        {"email_events.csv": b"a;b;c\n1;2;3\n"},  # a CSV, but not EmailEvents
+    ],
+)
+def test_garbage_bundle_exits_2_with_one_line(tmp_path: Path, content: dict[str, bytes]) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for name, data in content.items():
+        (bundle / name).write_bytes(data)
+    proc = run("analyze", str(bundle), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = proc.stderr.strip()
+    assert err.startswith("dsguard: error:") and "\n" not in err
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_missing_bundle_and_bad_option_exit_2(tmp_path: Path) -> None:
+    assert run("analyze", str(tmp_path / "nope")).returncode == 2
+    proc = run("analyze", str(tmp_path), "--fail-on", "catastrophic")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    proc = run("analyze", str(tmp_path), "--debug")
+    assert proc.returncode == 2 and "Traceback" in proc.stderr
+
+
+def _small_bundle(tmp_path: Path) -> Path:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    src = FIXTURES / "email_events"
+    (bundle / "email_events.csv").write_bytes((src / "email_events_defender.csv").read_bytes())
+    return bundle
+
+
+def test_analyze_small_bundle_writes_outputs_and_accounts_rows(tmp_path: Path) -> None:
+    bundle = _small_bundle(tmp_path)
+    out = tmp_path / "out"
+    proc = run("analyze", str(bundle), "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    for name in ("ingest.json", "quarantine.jsonl", "alerts.jsonl", "findings.jsonl",
+                 "paths.json", "simulation.json", "plan.md"):
+        assert (out / name).is_file(), name
+    ingest = json.loads((out / "ingest.json").read_text())
+    t = ingest["totals"]
+    assert t["read"] == t["loaded"] + t["duplicates"] + t["rejected"] and t["balanced"]
+    assert summary["counts"]["rows_read"] == t["read"]
+    # Idempotent: a second run loads nothing new and says the file is unchanged.
+    again = run("analyze", str(bundle), "--out", str(out), "--json")
+    files = json.loads(again.stdout)["files"]
+    assert all(f["skipped"] and f["loaded"] == 0 for f in files)
