@@ -13,13 +13,16 @@ import pytest
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dsguard.cli", *args],
         capture_output=True,
         text=True,
         timeout=300,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 
@@ -50,14 +53,15 @@ def test_garbage_bundle_exits_2_with_one_line(tmp_path: Path, content: dict[str,
 
 
 def test_missing_bundle_and_bad_option_exit_2(tmp_path: Path) -> None:
-    assert run("analyze", str(tmp_path / "nope")).returncode == 2
-    proc = run("analyze", str(tmp_path), "--fail-on", "catastrophic")
+    assert run("analyze", str(tmp_path / "nope"), cwd=tmp_path).returncode == 2
+    assert not (tmp_path / "dsguard-out").exists()
+    proc = run("analyze", str(tmp_path), "--fail-on", "catastrophic", cwd=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    proc = run("analyze", str(tmp_path), "--debug")
+    proc = run("analyze", str(tmp_path), "--debug", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" in proc.stderr
 
 

@@ -197,6 +197,7 @@ def analyze(
     memory_limit: str | None = None,
 ) -> AnalysisContext:
     """Run every stage on ``bundle`` and write the output contract into ``out``."""
+    discover(bundle)  # fail on a wrong folder before creating anything
     out.mkdir(parents=True, exist_ok=True)
     store = EvidenceStore(db or out / DEFAULT_DB_NAME, memory_limit=memory_limit)
     ctx = AnalysisContext(bundle=bundle, out=out, store=store, progress=progress or _no_progress)

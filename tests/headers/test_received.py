@@ -29,7 +29,7 @@ EXO_INTERNAL_2 = (
     "from AM6P191CA0001.EURP191.PROD.OUTLOOK.COM (2603:10a6:209:8b::14) by "
     "DB9PR01MB1234.eurprd01.prod.outlook.com with HTTPS; Mon, 30 Oct 2023 14:09:27 +0000"
 )
-ATTACKER = "from [10.0.0.5] (unknown [203.0.113.66]) by printer01.contoso.com (Postfix) with ESMTP id 4A1B2C; Mon, 30 Oct 2023 14:09:20 +0000"  # noqa: E501
+ATTACKER = "from [10.0.0.5] (unknown [203.0.113.66]) by printer01.contoso.com (Postfix) with ESMTP id 4A1B2C; Mon, 30 Oct 2023 14:09:20 +0000"
 
 
 def test_exchange_front_door_hop() -> None:

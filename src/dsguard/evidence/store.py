@@ -57,8 +57,10 @@ class IngestSummary:
         return all(f.balanced for f in self.files)
 
 
-def fingerprint(path: Path, source: str) -> str:
-    h = hashlib.sha256(f"{source}\0{SCHEMA_VERSION}\0".encode())
+def fingerprint(path: Path, source: str, rel: str) -> str:
+    """Content, where it sits in the bundle, and how it is read: two config kinds with the
+    same text (``[]`` is common) are still two files."""
+    h = hashlib.sha256(f"{source}\0{SCHEMA_VERSION}\0{rel}\0".encode())
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
             h.update(chunk)
@@ -142,7 +144,7 @@ class EvidenceStore:
 
     def _ingest_file(self, reader: Reader, path: Path, rel: str) -> FileReport:
         report = FileReport(file=rel, source=reader.source)
-        fp = fingerprint(path, reader.source)
+        fp = fingerprint(path, reader.source, rel)
         seen = self.con.execute(
             "SELECT ingested_at FROM ingest_files WHERE fingerprint = ?", [fp]
         ).fetchone()

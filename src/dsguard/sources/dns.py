@@ -42,11 +42,7 @@ def _rows(doc: dict[str, Any], file: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     n = 0
     for name, entry in doc.items():
-        by_type: dict[str, Any]
-        if isinstance(entry, dict):
-            by_type = entry
-        else:
-            by_type = {"TXT": entry}
+        by_type: dict[str, Any] = entry if isinstance(entry, dict) else {"TXT": entry}
         for rtype, values in by_type.items():
             values = [] if values is None else values
             values = values if isinstance(values, list) else [values]
