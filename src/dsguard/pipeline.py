@@ -144,14 +144,17 @@ class GovernStage:
     name = "govern"
 
     def run(self, ctx: AnalysisContext) -> None:
+        from dsguard.evidence.snapshot import Snapshot
         from dsguard.governance.exceptions import check_registry, uncovered_flows, usage
+        from dsguard.posture import run_checks
         from dsguard.governance.plan import render_plan
         from dsguard.governance.simulation import simulate
         from dsguard.paths.inventory import inventory
 
         con = ctx.store.con
-        ctx.progress(self.name, 0, 4, "exceptions")
-        findings = check_registry(con, ctx.tenant)
+        ctx.progress(self.name, 0, 4, "posture")
+        findings = run_checks(Snapshot(con))
+        findings += check_registry(con, ctx.tenant)
         ctx.progress(self.name, 1, 4, "simulation")
         phases = simulate(con)
         ctx.progress(self.name, 2, 4, "paths")
