@@ -120,7 +120,9 @@ def evaluate(
     at: Severity = SUSPICIOUS_AT,
 ) -> list[Score]:
     """dsguard (alerts at or above ``at``) and every reference, on the same messages."""
-    population = {r[0] for r in con.execute("SELECT DISTINCT network_message_id FROM messages")}
+    population = {
+        r[0] for r in con.execute("SELECT DISTINCT network_message_id FROM messages").fetchall()
+    }
     mine: set[str] = set()
     for a in alerts:
         if Severity.parse(a.severity) >= at:

@@ -146,10 +146,10 @@ class GovernStage:
     def run(self, ctx: AnalysisContext) -> None:
         from dsguard.evidence.snapshot import Snapshot
         from dsguard.governance.exceptions import check_registry, uncovered_flows, usage
-        from dsguard.posture import run_checks
         from dsguard.governance.plan import render_plan
         from dsguard.governance.simulation import simulate
         from dsguard.paths.inventory import inventory
+        from dsguard.posture import run_checks
 
         con = ctx.store.con
         ctx.progress(self.name, 0, 4, "posture")

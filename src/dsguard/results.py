@@ -3,7 +3,7 @@ the HTML report and every export. ``dsguard schema`` publishes their JSON Schema
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,6 +92,7 @@ class PhaseResult(Output):
     rejected_sources: list[str]
     unstopped_suspicious: list[str]
     notes: list[str] = Field(default_factory=list)
+    as_of: date | None = None  # the last observed day the replay covers
 
 
 OUTPUT_MODELS: tuple[type[Output], ...] = (Alert, Finding, PathRecord, PhaseResult)

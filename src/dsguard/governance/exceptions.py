@@ -123,10 +123,20 @@ def usage(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
                  FROM features WHERE covered)
            GROUP BY id"""
     ).fetchall()
-    return {
+    out: dict[str, dict[str, Any]] = {
         r[0]: {"messages": r[1], "after_expiry": r[2], "first_seen": r[3], "last_seen": r[4]}
         for r in rows
     }
+    # Senders other than the registered ones seen on an exception's sources: the range is
+    # shared (a sending service), so binding a connector to its IPs would admit them too.
+    for ex_id, senders in con.execute(
+        """SELECT id, list(DISTINCT sender ORDER BY sender) FROM (
+               SELECT unnest(exception_source_ids) AS id, sender FROM features
+               WHERE on_exception_source AND NOT covered AND path = 'direct_send')
+           GROUP BY id"""
+    ).fetchall():
+        out.setdefault(ex_id, {"messages": 0, "after_expiry": 0})["foreign_senders"] = senders
+    return out
 
 
 def check_registry(con: duckdb.DuckDBPyConnection, tenant: Tenant) -> list[Finding]:
@@ -253,26 +263,30 @@ def _breadth(ex: ExceptionRule) -> list[str]:
 
 
 def _overlaps(ex: ExceptionRule, tenant: Tenant) -> list[str]:
+    """Connectors that would attribute this exception's traffic: the connector's IPs overlap
+    the exception's sources and its sender-domain scope admits the exception's senders."""
+    nets = _networks(ex.sources)
+    domains = {s.split("@", 1)[1] for s in ex.senders if "@" in s}
     hits: list[str] = []
-    nets = []
-    for s in ex.sources:
-        try:
-            nets.append(ipaddress.ip_network(s, strict=False))
-        except ValueError:
-            continue
     for c in tenant.connectors:
-        cnets = []
-        for s in c.sender_ips:
-            try:
-                cnets.append(ipaddress.ip_network(s, strict=False))
-            except ValueError:
-                continue
-        ip_overlap = any(a.version == b.version and a.overlaps(b) for a in nets for b in cnets)
-        domains = {s.split("@", 1)[1] for s in ex.senders if "@" in s}
-        dom_overlap = bool(domains & set(c.sender_domains))
-        if ip_overlap or dom_overlap:
+        ip_overlap = any(
+            a.version == b.version and a.overlaps(b) for a in nets for b in _networks(c.sender_ips)
+        )
+        scope = set(c.sender_domains)
+        in_scope = not scope or "*" in scope or not domains or bool(domains & scope)
+        if ip_overlap and in_scope:
             hits.append(f"connector {c.name}")
     return hits
+
+
+def _networks(texts: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    out = []
+    for t in texts:
+        try:
+            out.append(ipaddress.ip_network(t, strict=False))
+        except ValueError:
+            continue
+    return out
 
 
 def uncovered_flows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

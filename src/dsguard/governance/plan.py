@@ -97,27 +97,51 @@ def render_plan(
         "```",
         "",
     ]
-    # Phase 3: migrate registered paths to connectors
+    # Phase 3: migrate registered, in-date, used paths to connectors
     p3 = by_phase.get(3)
     lines += _phase_header(3, "Identity proof: move registered paths onto connectors", p3)
-    lines += ["Migrate the busiest registered paths first:", ""]
-    ranked = sorted(covered, key=lambda e: -(usage.get(e.id, {}).get("messages", 0)))
-    lines += ["| exception | messages | sources | senders |", "|---|---|---|---|"]
+    as_of = max((p.as_of for p in phases if p.as_of), default=None)
+    live = [
+        e
+        for e in covered
+        if usage.get(e.id, {}).get("messages")
+        and (e.expires is None or as_of is None or e.expires >= as_of)
+    ]
+    ranked = sorted(live, key=lambda e: -(usage.get(e.id, {}).get("messages", 0)))
+    lines += [
+        "Migrate the busiest registered paths first (expired and unused entries are "
+        "handled below, not migrated):",
+        "",
+    ]
+    lines += ["| exception | messages | sources | senders | bind by |", "|---|---|---|---|---|"]
     for e in ranked:
-        n = usage.get(e.id, {}).get("messages", 0)
+        u = usage.get(e.id, {})
         lines.append(
-            f"| {_md(e.id)} | {n} | {_md(', '.join(e.sources))} | {_md(', '.join(e.senders))} |"
+            f"| {_md(e.id)} | {u.get('messages', 0)} | {_md(', '.join(e.sources))} | "
+            f"{_md(', '.join(e.senders))} | {'certificate' if _shared(e, u) else 'IP'} |"
         )
     lines += ["", "```powershell"]
     for e in ranked:
-        ips = [s for s in e.sources if _is_ip(s)]
+        u = usage.get(e.id, {})
         name = f"dsguard {e.id}"
-        lines += [
-            f"New-InboundConnector -Name {ps_quote(name)} -ConnectorType Partner `",
-            f"  -SenderDomains {ps_list(['smtp:' + d + ';1' for d in domains])} `",
-            f"  -SenderIPAddresses {ps_list(ips)} -RestrictDomainsToIPAddresses $true `",
-            "  -RequireTls $false",
-        ]
+        sender_domains = ps_list(["smtp:" + d + ";1" for d in domains])
+        if _shared(e, u):
+            lines += [
+                f"# {e.id}: {len(u.get('foreign_senders', []))} other senders use these "
+                "sources (a shared service): an IP-bound connector would admit them too.",
+                f"New-InboundConnector -Name {ps_quote(name)} -ConnectorType Partner `",
+                f"  -SenderDomains {sender_domains} `",
+                "  -RestrictDomainsToCertificate $true -RequireTls $true `",
+                "  -TlsSenderCertificateName '<the service certificate subject, e.g. "
+                "*.sender.example>'",
+            ]
+        else:
+            ips = [s for s in e.sources if _is_ip(s)]
+            lines += [
+                f"New-InboundConnector -Name {ps_quote(name)} -ConnectorType Partner `",
+                f"  -SenderDomains {sender_domains} `",
+                f"  -SenderIPAddresses {ps_list(ips)} -RestrictDomainsToIPAddresses $true",
+            ]
     lines += ["```", ""]
     for c in tenant.connectors:
         if c.connector_type == "Partner" and not (c.restricted_by_ip or c.restricted_by_cert):
@@ -181,6 +205,19 @@ def _phase_header(n: int, title: str, result: PhaseResult | None) -> list[str]:
             "",
         ]
     return out
+
+
+def _shared(e: Any, use: dict[str, Any]) -> bool:
+    """A source range other senders use too, or one too wide for a device."""
+    if use.get("foreign_senders"):
+        return True
+    for src in e.sources:
+        try:
+            if ipaddress.ip_network(src, strict=False).num_addresses > 256:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def _is_ip(text: str) -> bool:

@@ -1,14 +1,16 @@
 """Scored messages → alerts: one alert per campaign, each explaining itself.
 
 A campaign is the messages from one source with one subject pattern, split where more than
-``CAMPAIGN_GAP`` passes without a message. The alert's score is its strongest message's; its
-reasons are every rule that fired on any member, with the evidence of the first member it
-fired on and how many members it fired on.
+``CAMPAIGN_GAP`` passes without a message. The alert's score is the median of its members'
+scores (one odd message neither makes nor breaks a campaign); its reasons are every rule
+that fired on any member, with the evidence of the first member it fired on and how many
+members it fired on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import statistics
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -106,6 +108,7 @@ def _jsonable(value: Any) -> Any:
 
 def _alert(members: list[dict[str, Any]], rules: tuple[Rule, ...]) -> Alert:
     top = max(members, key=lambda m: m["score"])
+    score = statistics.median(m["score"] for m in members)
     reasons: list[Reason] = []
     for rule in rules:
         fired = [m for m in members if m[hit_column(rule)]]
@@ -131,13 +134,13 @@ def _alert(members: list[dict[str, Any]], rules: tuple[Rule, ...]) -> Alert:
     digest = hashlib.sha256(
         (members[0]["gkey"] + "|" + nmids[0]).encode("utf-8", "surrogatepass")
     ).hexdigest()
-    sev = severity_of(top["score"])
+    sev = severity_of(score)
     sender = senders[0] if len(senders) == 1 else None
     return Alert(
         id=f"DSA-{digest[:12]}",
         severity=str(sev),  # type: ignore[arg-type]
         title=_title(top, reasons, len(nmids), senders, ips),
-        score=float(top["score"]),
+        score=float(score),
         network_message_ids=nmids,
         sender=sender,
         source_ips=ips,

@@ -24,12 +24,6 @@ FANOUT_MINUTES = 60
 # once the sender has at least UNUSUAL_HOUR_MIN_HISTORY earlier messages.
 UNUSUAL_HOUR_SHARE = 0.02
 UNUSUAL_HOUR_MIN_HISTORY = 30
-# Local parts that name a service rather than a person.
-SERVICE_LOCALPART = (
-    r"^(no-?reply|do-?not-?reply|scan|scanner|printer|mfp|copier|fax|alerts?|notifications?"
-    r"|noc|it|helpdesk|servicedesk|info|accounts?|billing|invoices?|payroll|hr|support|admin"
-    r"|postmaster|mailer|system|reports?)([._+-].*)?$"
-)
 # Lure vocabulary from published Direct Send campaigns (detection-signals.md §3): weak signal.
 LURE_SUBJECT = (
     r"(fax|voice ?mail|\bvm\b|missed call|caller left|voice message|payroll|salary|"
@@ -121,6 +115,10 @@ history AS (
         dense_rank() OVER (PARTITION BY sender, sender_ipv4 ORDER BY day) - 1
             AS sender_ip_prior_days,
         dense_rank() OVER (PARTITION BY sender_ipv4 ORDER BY day) - 1 AS tenant_ip_prior_days,
+        dense_rank() OVER (PARTITION BY sender ORDER BY day) - 1 AS sender_prior_days,
+        count(DISTINCT sender_ipv4) OVER (
+            PARTITION BY sender, path = 'authenticated' ORDER BY ts
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sender_sources_so_far,
         row_number() OVER (PARTITION BY sender, recipient ORDER BY ts, network_message_id) - 1
             AS pair_prior_msgs,
         row_number() OVER (PARTITION BY sender ORDER BY ts, network_message_id, recipient) - 1
@@ -135,7 +133,11 @@ history AS (
         count(DISTINCT recipient) OVER (
             PARTITION BY sender_ipv4 ORDER BY ts
             RANGE BETWEEN INTERVAL {FANOUT_MINUTES} MINUTE PRECEDING AND CURRENT ROW)
-            AS source_fanout
+            AS source_fanout,
+        count(DISTINCT recipient) OVER (
+            PARTITION BY sender, path = 'authenticated' ORDER BY ts
+            RANGE BETWEEN INTERVAL {FANOUT_MINUTES} MINUTE PRECEDING AND CURRENT ROW)
+            AS sender_fanout
     FROM pathed p
     WHERE internal_looking
 ),
@@ -166,9 +168,7 @@ SELECT h.network_message_id, h.recipient, h.ts, h.day, h.source, h.sender,
         WHEN NOT (h.p2_internal OR (h.sender_from_domain IS NULL AND h.p1_internal))
             THEN 'external'
         WHEN i.signins_total > 0 OR i.auth_sent > 0 THEN 'person'
-        WHEN i.registered_sender OR i.receives_mail
-            OR regexp_matches(split_part(h.sender, '@', 1), '{SERVICE_LOCALPART}')
-            THEN 'service'
+        WHEN i.registered_sender OR i.receives_mail THEN 'service'
         ELSE 'nobody'
     END AS identity_class,
     coalesce(i.auth_sent, 0) AS sender_auth_sent,
@@ -183,8 +183,10 @@ SELECT h.network_message_id, h.recipient, h.ts, h.day, h.source, h.sender,
     coalesce(f.spf_domains, []) AS spf_domains,
     list_contains(coalesce(f.spf_domains, []), h.sender_mail_from_domain) AS ip_in_p1_spf,
     coalesce(f.exception_ids, []) AS exception_source_ids,
+    coalesce(len(f.exception_ids), 0) > 0 AS on_exception_source,
     h.sender_ip_prior_days, h.tenant_ip_prior_days, h.pair_prior_msgs, h.sender_prior_msgs,
-    h.sender_prior_in_hour, h.source_burst, h.source_fanout,
+    h.sender_prior_days, h.sender_sources_so_far,
+    h.sender_prior_in_hour, h.source_burst, h.source_fanout, h.sender_fanout,
     datediff('day', fd.d0, h.day) >= {WARMUP_DAYS} AS baseline_mature,
     regexp_matches(lower(coalesce(h.subject, '')), '{LURE_SUBJECT}') AS lure_subject,
     list_contains(coalesce(h.detection_flags, []), 'Spoof intra-org') AS ms_spoof_intra_org
