@@ -29,7 +29,7 @@ import numpy as np
 
 from dsguard.synth.entities import SHARED_SERVICE_NET, Tenant, exo_domain
 from dsguard.synth.model import VERDICT_BCL, VERDICTS, spoof_verdict, verdict_id
-from dsguard.synth.vec import NET_EPOCH_TICKS, TICKS_PER_SECOND, rng_for
+from dsguard.synth.vec import NET_EPOCH_TICKS, TICKS_PER_SECOND, rng_for, stable_hash
 
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
 HOSTILE_IMG = "<img src=x onerror=alert(1)>"
@@ -148,7 +148,7 @@ class Builder:
                 "RecipientEmailAddress": r,
                 "RecipientObjectId": self.objid.get(r, ""),
                 "Subject": subject,
-                "EmailClusterId": 70_000_000 + abs(hash_subject(subject)) % 1_000_000,
+                "EmailClusterId": 70_000_000 + stable_hash(subject) % 1_000_000,
                 "EmailDirection": "Inbound",
                 "DeliveryAction": vd.delivery_action,
                 "DeliveryLocation": vd.delivery_location,
@@ -184,13 +184,6 @@ class Builder:
 
     def hostile(self, c: Campaign, nmid: str, column: str, payload: str) -> None:
         c.hostile.append({"network_message_id": nmid, "column": column, "payload": payload})
-
-
-def hash_subject(s: str) -> int:
-    h = 2166136261
-    for ch in s.encode("utf-8"):
-        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
-    return h
 
 
 def _scale(t: Tenant) -> float:

@@ -131,12 +131,6 @@ class Tenant:
     def day_date(self, day: int) -> date:
         return self.start + timedelta(days=day)
 
-    def internal_range(self) -> tuple[int, int]:
-        return 0, self.ext_first
-
-    def ip(self, idx: int) -> IpInfo:
-        return self.ips[idx]
-
     def domain_of(self, address: str) -> str:
         return address.rsplit("@", 1)[-1]
 

@@ -383,7 +383,6 @@ def connection_filter(t: Tenant, ids: _Ids) -> dict[str, Any]:
 
 
 def anti_phish(t: Tenant, ids: _Ids) -> list[dict[str, Any]]:
-    p = t.profile
     common: dict[str, Any] = {
         "Enabled": True,
         "EnableSpoofIntelligence": True,
@@ -418,7 +417,6 @@ def anti_phish(t: Tenant, ids: _Ids) -> list[dict[str, Any]]:
                   TargetedUsersToProtect=[f"{t.display[t.ceo]};{ceo}"],
                   TargetedUserProtectionAction="Quarantine", PhishThresholdLevel=2,
                   Guid=ids.guid(), WhenChanged=ids.when(t, 60), WhenCreated=ids.when(t, 500))
-    del p
     return [default, custom]
 
 

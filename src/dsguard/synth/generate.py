@@ -77,9 +77,10 @@ FLOW_TRUTH: dict[str, dict[str, Any]] = {
         "path": "direct_send", "registration": "expired_exception", "exception": "EX-004",
         "description": "Building management alerts around the clock; its exception expired."},
     "helpdesk_saas": {
-        "path": "anonymous_external", "registration": "not_applicable",
-        "description": "Help desk SaaS: its own envelope domain (SPF pass for it), DKIM "
-                       "aligned to our domain; P1 external, P2 ours."},
+        "path": "direct_send", "registration": "not_applicable",
+        "description": "Help desk SaaS: anonymous and internal-looking, but its envelope "
+                       "domain is its own (SPF pass for it) and DKIM aligns to our domain; "
+                       "P1 external, P2 ours, so RejectDirectSend does not touch it."},
     "invoiceflow_partner": {
         "path": "partner_connector", "registration": "connector",
         "description": "Invoice SaaS sending as our domain through an IP-restricted Partner "
@@ -138,11 +139,17 @@ def _period_ticks(t: Tenant) -> tuple[int, int]:
 def generate(out: Path, config: SynthConfig, progress: Progress | None = None) -> SynthSummary:
     """Write a synthetic bundle for ``config`` into ``out`` and return what was written.
 
-    The bundle is deterministic: the same config gives byte-identical files.
+    The bundle is deterministic: the same config gives byte-identical files. ``out`` must be
+    empty, new, or a previous synthetic bundle (which is replaced). A ``rows`` target counts
+    the campaign rows too; a target smaller than the campaigns gives the campaigns alone.
+    ``progress`` is called as ``progress(stage, done, total)``.
     """
     began = time.perf_counter()
     report = progress or (lambda stage, done, total: None)
     out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "truth.json").is_file():
+        # never clear a folder that a previous synth run did not write (a real bundle?)
+        raise FileExistsError(f"{out} is not empty and holds no synthetic bundle (truth.json)")
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("messages", "exchange", "graph"):
         if (out / sub).exists():
@@ -244,8 +251,8 @@ def _write_messages(t: Tenant, out: Path, samples: list[tuple[str, list[dict[str
                                                     replace=False).tolist()}
             pick += [rest[i] for i in sorted(chosen)][: max(0, 6 - len(pick))]
         for n in pick:
-            jobs.append((c.id, c.kind, "direct_send" if c.kind != "header_spoof_bec" else
-                         "anonymous_external", by_msg[n], c.extras[n]))
+            # every campaign is anonymous and internal-looking (P1 or P2 in our domains)
+            jobs.append((c.id, c.kind, "direct_send", by_msg[n], c.extras[n]))
     (out / "messages").mkdir(parents=True, exist_ok=True)
     index: list[dict[str, Any]] = []
     for i, (label, kind, path, rows, extra) in enumerate(jobs):
@@ -262,6 +269,30 @@ def _write_messages(t: Tenant, out: Path, samples: list[tuple[str, list[dict[str
         report("messages", i + 1, len(jobs))
     index.sort(key=lambda e: e["file"])
     return index
+
+
+def _devices(t: Tenant) -> list[dict[str, Any]]:
+    """Non-human senders: what they send as, from where, and how they are governed."""
+    rows = [("printers", "printer_registered", [t.ips[p.ips[0]].ip for p in t.printers],
+             t.addr[t.special["scan"]])]
+    for key, flow in (("printer_branch", "printer_unregistered"), ("hr_lob", "hr_lob"),
+                      ("expenses_app", "expenses_app"), ("alerts", "alerts"),
+                      ("newsletter", "newsletter"), ("helpdesk", "helpdesk_saas"),
+                      ("invoiceflow", "invoiceflow_partner"), ("surveys", "surveys_saas"),
+                      ("fax", None), ("hybrid", "onprem_hybrid")):
+        d = t.devices.get(key)
+        if d is None:
+            continue
+        sender = t.addr[d.address] if d.address >= 0 else None
+        rows.append((key, flow, [t.ips[i].ip for i in d.ips], sender))
+    out = []
+    for key, flow, ips, sender in rows:
+        meta = FLOW_TRUTH.get(flow or "", {})
+        out.append({"device": key, "flow": flow, "sender": sender, "ips": ips,
+                    "path": meta.get("path"),
+                    "registration": meta.get("registration", "registered_unused"),
+                    "exception": meta.get("exception", "EX-005" if key == "fax" else None)})
+    return out
 
 
 def _truth(t: Tenant, config: SynthConfig, traffic: Traffic, campaigns: list[Campaign],
@@ -287,7 +318,10 @@ def _truth(t: Tenant, config: SynthConfig, traffic: Traffic, campaigns: list[Cam
     for key, g in groups.items():
         meta = FLOW_TRUTH[key]
         path = meta["path"]
-        sample_senders = key in ("ext_inbound", "authenticated_users", "onprem_hybrid")
+        # many senders: the truth lists a sample of them
+        sampled = key in ("ext_inbound", "authenticated_users", "onprem_hybrid",
+                          "helpdesk_saas")
+        p1_ours = key not in ("ext_inbound", "helpdesk_saas")
         flows.append({
             "id": key,
             "description": meta["description"],
@@ -298,15 +332,15 @@ def _truth(t: Tenant, config: SynthConfig, traffic: Traffic, campaigns: list[Cam
             "rows": g["rows"],
             "first_seen": ticks_iso(g["first"]) if g["first"] is not None else None,
             "last_seen": ticks_iso(g["last"]) if g["last"] is not None else None,
-            "senders_p1": sorted(g["p1"])[:20] if sample_senders else sorted(g["p1"])[:5]
-            if key == "helpdesk_saas" else sorted(g["p1"]),
+            "senders_p1": sorted(g["p1"])[:20],
             "senders_p2": sorted(g["p2"])[:20],
-            "senders_are_sample": sample_senders or key == "helpdesk_saas",
+            "senders_are_sample": sampled,
             "source_ips": sorted(g["ips"])[:40],
-            "sources_are_sample": len(g["ips"]) > 40 or sample_senders,
-            "internal_looking": key not in ("ext_inbound",),
-            "p1_in_accepted_domain": key not in ("ext_inbound", "helpdesk_saas"),
-            "rds_would_reject": path == "direct_send",
+            "sources_are_sample": sampled or len(g["ips"]) > 40,
+            "internal_looking": key != "ext_inbound",
+            "p1_in_accepted_domain": p1_ours,
+            # RejectDirectSend: anonymous, no IP/certificate connector, P1 domain accepted
+            "rds_would_reject": path == "direct_send" and p1_ours,
         })
     net = p.net
     travellers = [{"user": t.addr[tr.user], "first_day": str(t.day_date(tr.first_day)),
@@ -337,6 +371,7 @@ def _truth(t: Tenant, config: SynthConfig, traffic: Traffic, campaigns: list[Cam
             "registered_device_ips": [t.ips[d.ips[0]].ip for d in t.printers] + [
                 net.lob_hr_ip],
             "unregistered_device_ips": [net.branch_egress],
+            "devices": _devices(t),
             "hybrid_server_ip": net.hybrid_ip,
             "connectors": {"onprem": t.onprem_connector_name if p.hybrid else None,
                            "partner_ip_restricted": t.partner_connector_name,

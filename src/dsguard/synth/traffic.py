@@ -43,6 +43,7 @@ from dsguard.synth.vec import (
     iso_timestamps,
     join,
     rng_for,
+    stable_hash,
     take,
     where,
 )
@@ -182,17 +183,9 @@ class Pools:
                     pre.append(tpl)
                     suf.append("")
                     has.append(False)
-            base = (abs(hash_str(key)) % 90_000 + 10_000) * 1000
+            base = (stable_hash(key) % 90_000 + 10_000) * 1000
             self._subjects[key] = (pa.array(pre), pa.array(suf), np.array(has), base)
         return self._subjects[key]
-
-
-def hash_str(s: str) -> int:
-    """A stable string hash (Python's ``hash`` is salted per process)."""
-    h = 2166136261
-    for ch in s.encode():
-        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
-    return h
 
 
 def _cdf(weights: np.ndarray) -> np.ndarray:
@@ -679,7 +672,6 @@ class Traffic:
         self.bcl = np.array(VERDICT_BCL, dtype=np.int64)
         self.sample_quota = {f.key: 3 for f in self.flows}
         self.next_sample_day = {f.key: 0 for f in self.flows}
-        self.flow_index = {f.key: i for i, f in enumerate(self.flows)}
         self.delivered = np.array([v.delivery_action == "Delivered" for v in VERDICTS])
         self.onprem_mask: np.ndarray | None = None
         if t.onprem.any():

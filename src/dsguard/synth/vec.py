@@ -22,6 +22,15 @@ _HEX_LOWER = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _HEX_UPPER = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
 
 
+def stable_hash(text: str) -> int:
+    """FNV-1a of the UTF-8 text: a string hash that, unlike ``hash``, is the same in every
+    process (bundles must be byte-identical across runs)."""
+    h = 2166136261
+    for ch in text.encode("utf-8"):
+        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+    return h
+
+
 def rng_for(seed: int, *tags: str | int) -> np.random.Generator:
     """An independent, reproducible random stream for one part of the generator.
 
@@ -86,15 +95,23 @@ def const(value: str, n: int) -> pa.Array:
     return take(pa.array([value], type=pa.string()), np.zeros(n, dtype=np.int64))
 
 
+_EMPTY = pa.scalar("", pa.string())
+
+
 def join(*parts: pa.Array | str) -> pa.Array:
-    """Element-wise concatenation of string arrays and literal strings."""
-    return pc.binary_join_element_wise(*parts, "")
+    """Element-wise concatenation of string arrays and literal strings.
+
+    Literals are passed as Arrow scalars: pyarrow probes plain Python arguments for pandas
+    types, which costs a failed import per call when pandas is absent.
+    """
+    args = [pa.scalar(p, pa.string()) if isinstance(p, str) else p for p in parts]
+    return pc.binary_join_element_wise(*args, _EMPTY)
 
 
 def int_str(values: np.ndarray, width: int = 0) -> pa.Array:
     """Integers as decimal strings, zero-padded to ``width`` when given."""
     s = pc.cast(pa.array(np.asarray(values, dtype=np.int64)), pa.string())
-    return pc.utf8_lpad(s, width, "0") if width else s
+    return pc.utf8_lpad(s, width=width, padding="0") if width else s
 
 
 def where(mask: np.ndarray, a: pa.Array, b: pa.Array) -> pa.Array:
@@ -142,6 +159,8 @@ def us_datetimes(ticks: np.ndarray) -> pa.Array:
 
 def json_escape(values: pa.Array) -> pa.Array:
     """Escape strings for embedding in a JSON string literal (quotes, backslashes, controls)."""
+    if not pc.any(pc.match_substring_regex(values, r'["\\\x00-\x1f]')).as_py():
+        return values  # most columns (ids, addresses, IPs) need nothing
     out = pc.replace_substring(values, "\\", "\\\\")
     out = pc.replace_substring(out, '"', '\\"')
     for ch, rep in (("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\x1b", "\\u001b")):
