@@ -213,12 +213,13 @@ def test_store_round_trip_and_accounting(tmp_path: Path) -> None:
         for r in summary.files:
             assert r.read == r.loaded + r.duplicates + r.rejected, r
         assert by_file["messages/inbox/spoof.eml"].loaded == 1
-        # byte-identical copy: the store recognises the content and skips the file
-        assert by_file["messages/inbox/copy-of-spoof.eml"].skipped
+        # byte-identical copy elsewhere in the bundle: read, and a duplicate by its sha256
+        copy = by_file["messages/inbox/copy-of-spoof.eml"]
+        assert (copy.read, copy.loaded, copy.duplicates) == (1, 0, 1)
         assert by_file["messages/lf.eml"].loaded == 1  # other bytes, other sha256
         assert [by_file[f].rejected for f in ("messages/empty.eml", "messages/page.eml",
                                               "messages/fake.msg")] == [1, 1, 1]
-        assert (summary.read, summary.loaded, summary.rejected) == (5, 2, 3)
+        assert (summary.read, summary.loaded, summary.duplicates, summary.rejected) == (6, 2, 1, 3)
         assert store.count(RawMessage) == 2
         quarantine = {q["file"]: q["reason"] for q in store.quarantine_rows()}
         assert quarantine == {
