@@ -22,12 +22,17 @@ HEADER_FEATURES_SQL = """
 SELECT network_message_id,
     bool_or(coalesce(TRY_CAST(json_extract(evidence, '$.received.loopback_seen') AS BOOLEAN),
                      false)) AS hdr_loopback,
-    any_value(json_extract_string(evidence, '$.received.source_host')) AS hdr_received_from,
-    any_value(upper(json_extract_string(evidence, '$.antispam.CAT'))) AS hdr_cat,
+    any_value(coalesce(json_extract_string(evidence, '$.received.source_helo'),
+                       json_extract_string(evidence, '$.received.source_rdns')))
+        AS hdr_received_from,
+    any_value(upper(json_extract_string(evidence, '$.antispam.cat'))) AS hdr_cat,
+    any_value(json_extract_string(evidence, '$.antispam.helo')) AS hdr_helo,
     any_value(json_extract_string(evidence, '$.mailer')) AS hdr_mailer
 FROM raw_messages WHERE network_message_id IS NOT NULL
 GROUP BY network_message_id
 """
+# A HELO that is not a fully qualified host name: a bare word, an address literal, localhost.
+ODD_HELO = r"^(\[?[0-9.:a-f]+\]?|localhost(\.localdomain)?|[^.]+)$"
 SCRIPT_MAILER = (
     r"(powershell|python|phpmailer|swiftmailer|sendemail|smtplib|curl|go-mail|nodemailer|\.net)"
 )
@@ -50,7 +55,8 @@ def build_features(con: duckdb.DuckDBPyConnection, tenant: Tenant) -> None:
             (f.sender_prior_msgs >= {UNUSUAL_HOUR_MIN_HISTORY}
              AND f.sender_prior_in_hour < {UNUSUAL_HOUR_SHARE} * f.sender_prior_msgs)
                 AS unusual_hour,
-            h.hdr_loopback, h.hdr_received_from, h.hdr_cat, h.hdr_mailer,
+            h.hdr_loopback, h.hdr_received_from, h.hdr_cat, h.hdr_mailer, h.hdr_helo,
+            regexp_matches(lower(h.hdr_helo), '{ODD_HELO}') AS hdr_odd_helo,
             regexp_matches(lower(coalesce(h.hdr_mailer, '')), '{SCRIPT_MAILER}')
                 AS hdr_script_mailer
         FROM _features f
