@@ -223,6 +223,4 @@ def test_planted_misconfigurations_are_named(tenant: Tenant) -> None:
     gov = {"DS-GOV-expired": "DS-GOV-002", "DS-GOV-unused": "DS-GOV-005"}
     for planted in tenant.truth["planted_misconfigurations"]:
         check = gov.get(planted["check_id"], planted["check_id"])
-        if check == "DS-APP-001":
-            continue  # needs RBAC-for-Apps data the generator does not write (MANUAL, tested in posture)
         assert (check, planted["resource"]) in failing, planted

@@ -650,6 +650,10 @@ def write_config(t: Tenant, out: Path) -> tuple[list[str], list[Planted], dict[s
         put("exchange/dkim_signing_config.json", {"@odata.context": ctx, "value": dkim})
     sps, risky_apps = service_principals(t, ids)
     put("graph/service_principals.json", sps)
+    # Collected and empty, as in most tenants: no Application Access Policy and no RBAC for
+    # Applications scope restrains the mail-sending apps above.
+    put("exchange/application_access_policies.json", [])
+    put("exchange/management_role_assignments.json", [])
     put("dns.json", dns_records(t))
     text, ex_truth = exceptions_yaml(t)
     (out / "exceptions.yaml").write_text(text, encoding="utf-8")
