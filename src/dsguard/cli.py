@@ -295,6 +295,110 @@ def ingest(
 
 
 @app.command()
+def collect(
+    tenant: Annotated[str, typer.Option(help="Tenant id (GUID) or initial domain.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Bundle folder to write.")],
+    client_id: Annotated[
+        str | None, typer.Option(help="Application (client) id of the app registration.")
+    ] = None,
+    certificate: Annotated[
+        Path | None, typer.Option(help="PEM file holding the app's certificate and key.")
+    ] = None,
+    client_secret_env: Annotated[
+        str | None, typer.Option(help="Name of the environment variable holding the secret.")
+    ] = None,
+    managed_identity: Annotated[
+        bool, typer.Option("--managed-identity", help="Use the host's managed identity.")
+    ] = False,
+    device_code: Annotated[
+        bool, typer.Option("--device-code", help="Sign in as a person (device code flow).")
+    ] = False,
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days of telemetry.")] = 30,
+    mail_source: Annotated[
+        str, typer.Option(help="auto (Advanced Hunting, else message trace), hunting, trace.")
+    ] = "auto",
+    skip: Annotated[
+        list[str] | None,
+        typer.Option(help="Source not to collect: exchange, apps, dns, mail, signins."),
+    ] = None,
+    tenant_domain: Annotated[
+        str | None, typer.Option(help="Initial domain, if Graph may not read it.")
+    ] = None,
+    graph_url: Annotated[
+        str, typer.Option(help="Graph endpoint (sovereign clouds).")
+    ] = "https://graph.microsoft.com",
+    exchange_url: Annotated[
+        str, typer.Option(help="Exchange Online endpoint (sovereign clouds).")
+    ] = "https://outlook.office365.com",
+    dns_server: Annotated[
+        list[str] | None, typer.Option(help="DNS server HOST[:PORT] (default: the system's).")
+    ] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Collect an evidence bundle from a live tenant, read-only; rerun to resume."""
+
+    def body() -> None:
+        from dsguard.collect import (
+            AuthOptions,
+            CollectConfig,
+            CollectError,
+            DnsSettings,
+            make_credential,
+        )
+        from dsguard.collect import collect as run_collect
+        from dsguard.collect.errors import scrub_exception
+
+        err = console(stderr=True)
+        try:
+            credential = make_credential(
+                AuthOptions(
+                    tenant=tenant,
+                    client_id=client_id,
+                    certificate=certificate,
+                    client_secret_env=client_secret_env,
+                    managed_identity=managed_identity,
+                    device_code=device_code,
+                )
+            )
+            config = CollectConfig(
+                tenant=tenant,
+                out=out,
+                days=days,
+                mail_source=mail_source,
+                skip=frozenset(s.strip().lower() for s in skip or []),
+                tenant_domain=tenant_domain,
+                graph_url=graph_url,
+                exchange_url=exchange_url,
+                dns=DnsSettings(servers=tuple(dns_server or ())),
+            )
+            with _progress(quiet or json_out) as progress:
+                result = run_collect(config, credential, progress=progress)
+        except CollectError as exc:
+            err.print(f"dsguard: error: {safe(exc, limit=600)}", markup=False)
+            raise typer.Exit(EXIT_INPUT) from None
+        except Exception as exc:
+            scrub_exception(exc)  # _guard prints it; no secret may ride along
+            raise
+        if json_out:
+            sys.stdout.write(dumps(result.as_dict()) + "\n")
+        else:
+            con = console(quiet=quiet)
+            rows = [(r.name, r.status, r.files, r.rows, r.note) for r in result.sources.values()]
+            con.print(table("Collect", ("source", "status", "files", "rows", "note"), rows))
+            for w in result.warnings:
+                con.print(f"  warning: {safe(w, 400)}", markup=False)
+            con.print(f"Bundle written to {safe(result.out)}", markup=False)
+        for e in result.errors:
+            err.print(f"dsguard: error: {safe(e, limit=600)}", markup=False)
+        if result.errors:
+            raise typer.Exit(EXIT_INPUT)
+
+    _guard(body, debug=debug)
+
+
+@app.command()
 def triage(
     messages: Annotated[list[Path], typer.Argument(help=".eml/.msg files or folders of them.")],
     domain: Annotated[
@@ -354,6 +458,78 @@ def _print_triage(con: Any, r: Any) -> None:
             )
     for n in r.notes[:5]:
         con.print(f"    note: {safe(n, 200)}", markup=False)
+
+
+exceptions_app = typer.Typer(
+    help="Exceptions as code: the registry of approved unauthenticated mail paths.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(exceptions_app, name="exceptions")
+
+
+@exceptions_app.command("check")
+def exceptions_check(
+    bundle: Annotated[Path, typer.Argument(help="The evidence bundle folder.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Analysis folder (default: a temp dir).")
+    ] = None,
+    drafts: Annotated[
+        Path | None, typer.Option(help="Write draft entries for uncovered traffic to this YAML.")
+    ] = None,
+    fail_on: Annotated[
+        str | None, typer.Option(help="Exit 1 when a registry finding reaches this severity.")
+    ] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Expired, expiring, ownerless, unused, too broad or overlapping entries, and the Direct
+    Send traffic no entry covers (with draft entries to review and paste in)."""
+    threshold = _fail_on(fail_on)
+
+    def body() -> None:
+        import tempfile
+
+        import yaml
+
+        from dsguard.pipeline import analyze as run_analysis
+
+        with (
+            tempfile.TemporaryDirectory(prefix="dsguard-exc-") as tmp,
+            _progress(quiet or json_out) as progress,
+        ):
+            ctx = run_analysis(bundle, out or Path(tmp), progress=progress)
+        gov = [f for f in ctx.findings if f.check_id.startswith("DS-GOV-")]
+        failing = [f for f in gov if f.status == "FAIL"]
+        if drafts is not None:
+            entries = [
+                yaml.safe_load(f.evidence["draft_yaml"])["exceptions"][0]
+                for f in failing
+                if "draft_yaml" in f.evidence
+            ]
+            from dsguard.outputs import write_text
+
+            write_text(drafts, yaml.safe_dump({"exceptions": entries}, sort_keys=False))
+        if json_out:
+            sys.stdout.write(dumps([f.model_dump(mode="json") for f in gov]) + "\n")
+        else:
+            con = console(quiet=quiet)
+            rows = [(f.check_id, f.severity, f.resource, f.status_extended) for f in failing]
+            con.print(
+                table(
+                    "Exception registry",
+                    ("check", "severity", "resource", "problem"),
+                    rows or [("-", "-", "-", "no problems found")],
+                )
+            )
+            if drafts is not None:
+                con.print(f"Draft entries written to {safe(drafts)}", markup=False)
+        worst = max((Severity.parse(f.severity) for f in failing), default=None)
+        if threshold is not None and worst is not None and worst >= threshold:
+            raise typer.Exit(EXIT_FOUND)
+
+    _guard(body, debug=debug)
 
 
 @app.command("eval")

@@ -311,48 +311,50 @@ def uncovered_flows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def draft_entry(flow: dict[str, Any], n: int) -> dict[str, Any]:
-    """A reviewable exceptions.yaml entry for one uncovered flow (never applied by us)."""
+# A draft's end date: long enough to review and migrate, short enough to force that review.
+DRAFT_TERM_DAYS = 90
+
+
+def draft_entry(sender: str, flows: list[dict[str, Any]], n: int, today: date) -> dict[str, Any]:
+    """A reviewable exceptions.yaml entry for one sender's uncovered flows (never applied by
+    us). It loads as written; until someone adds ``owner`` it stays a DS-GOV-004 finding."""
+    sources = sorted({f"{f['source']}/32" for f in flows if f["source"]})
     return {
         "id": f"EX-DRAFT-{n:03d}",
-        "name": f"Direct Send from {flow['source'] or 'unknown source'} as {flow['sender']}",
-        "owner": "TODO@owner",
+        "name": f"Direct Send as {sender} from {len(sources)} source(s)",
         "justification": "TODO: what sends this mail and why it cannot authenticate",
-        "sources": [f"{flow['source']}/32"] if flow["source"] else [],
-        "senders": [flow["sender"]] if flow["sender"] else [],
-        "recipients": "internal" if flow["internal_only"] else "any",
-        "expires": "TODO-YYYY-MM-DD",
+        "sources": sources,
+        "senders": [sender],
+        "recipients": "internal" if all(f["internal_only"] for f in flows) else "any",
+        "expires": today + timedelta(days=DRAFT_TERM_DAYS),
     }
 
 
 def uncovered_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
     flows = [f for f in uncovered_flows(con) if not f["expired_cover"]]
     if not flows:
-        return [
-            _finding(
-                "DS-GOV-008",
-                "PASS",
-                "direct send traffic",
-                "every non-suspicious Direct Send flow is covered by an exception",
-            )
-        ]
+        return [_finding("DS-GOV-008", "PASS", "direct send traffic",
+                         "every non-suspicious Direct Send flow is covered by an exception")]
+    today = as_of(con) or date.today()
+    by_sender: dict[str, list[dict[str, Any]]] = {}
+    for flow in flows:
+        by_sender.setdefault(flow["sender"] or "unknown", []).append(flow)
     out = []
-    for i, flow in enumerate(flows, start=1):
-        draft = draft_entry(flow, i)
+    ranked = sorted(by_sender.items(), key=lambda kv: (-sum(f["messages"] for f in kv[1]), kv[0]))
+    for i, (sender, group) in enumerate(ranked, start=1):
+        draft = draft_entry(sender, group, i, today)
+        messages = sum(f["messages"] for f in group)
+        sources = sorted({f["source"] for f in group if f["source"]})
         out.append(
             _finding(
-                "DS-GOV-008",
-                "FAIL",
-                f"{flow['sender']} from {flow['source']}",
-                f"{flow['messages']} Direct Send messages from {flow['source']} as "
-                f"{flow['sender']} are covered by no exception",
-                sender=flow["sender"],
-                source=flow["source"],
-                messages=flow["messages"],
-                recipients=flow["recipients"],
-                identity_class=flow["identity_class"],
-                first_seen=str(flow["first_seen"]),
-                last_seen=str(flow["last_seen"]),
+                "DS-GOV-008", "FAIL", sender,
+                f"{messages} Direct Send messages as {sender} from {len(sources)} source(s) "
+                "are covered by no exception",
+                sender=sender, sources=sources, messages=messages,
+                recipients=max(f["recipients"] for f in group),
+                identity_class=group[0]["identity_class"],
+                first_seen=str(min(f["first_seen"] for f in group)),
+                last_seen=str(max(f["last_seen"] for f in group)),
                 draft_yaml=yaml.safe_dump({"exceptions": [draft]}, sort_keys=False),
             )
         )

@@ -1,0 +1,142 @@
+"""Exceptions as code, the plan's PowerShell quoting, and the `exceptions check` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dsguard.evidence.store import EvidenceStore
+from dsguard.governance.exceptions import _breadth, _entry_findings, _overlaps
+from dsguard.governance.plan import ps_list, ps_quote
+from dsguard.sources.exceptions import ExceptionsReader
+from dsguard.synth import SynthConfig, generate
+from dsguard.tenant import Connector, ExceptionRule, Tenant
+
+TODAY = date(2026, 12, 1)
+
+
+def _ex(**kw: object) -> ExceptionRule:
+    base: dict[str, object] = {
+        "id": "EX-1",
+        "sources": ["203.0.113.10/32"],
+        "senders": ["scan@contoso.example"],
+        "recipients": ["internal"],
+        "expires": date(2027, 6, 1),
+        "owner": "facilities@contoso.example",
+    }
+    base.update(kw)
+    return ExceptionRule(**base)  # type: ignore[arg-type]
+
+
+def _status(findings: list, check: str) -> str:  # type: ignore[type-arg]
+    (f,) = [f for f in findings if f.check_id == check]
+    return f.status
+
+
+def test_healthy_entry_passes_every_check() -> None:
+    use = {"messages": 10, "after_expiry": 0}
+    findings = _entry_findings(_ex(), TODAY, use, Tenant(["contoso.example"], False))
+    assert {f.status for f in findings} == {"PASS"}
+    assert len(findings) == 7
+
+
+@pytest.mark.parametrize(
+    ("change", "check"),
+    [
+        ({"expires": date(2026, 11, 1)}, "DS-GOV-001"),
+        ({"expires": date(2026, 12, 20)}, "DS-GOV-003"),
+        ({"owner": None}, "DS-GOV-004"),
+        ({"expires": None}, "DS-GOV-004"),
+        ({"sources": ["198.18.0.0/15"]}, "DS-GOV-006"),
+        ({"senders": ["*@contoso.example"]}, "DS-GOV-006"),
+        ({"recipients": ["any"]}, "DS-GOV-006"),
+    ],
+)
+def test_each_registry_problem_fails_its_check(change: dict[str, object], check: str) -> None:
+    findings = _entry_findings(
+        _ex(**change), TODAY, {"messages": 3}, Tenant(["contoso.example"], False)
+    )
+    assert _status(findings, check) == "FAIL"
+
+
+def test_expired_but_used_and_unused() -> None:
+    t = Tenant(["contoso.example"], False)
+    used = _entry_findings(
+        _ex(expires=date(2026, 9, 30)), TODAY, {"messages": 40, "after_expiry": 40}, t
+    )
+    assert _status(used, "DS-GOV-002") == "FAIL"
+    unused = _entry_findings(_ex(), TODAY, None, t)
+    assert _status(unused, "DS-GOV-005") == "FAIL"
+
+
+def test_breadth_and_connector_overlap() -> None:
+    assert _breadth(_ex()) == []
+    assert any("spans" in p for p in _breadth(_ex(sources=["10.0.0.0/16"])))
+    partner = Connector(
+        "Printers", "Partner", True, ["contoso.example"], ["203.0.113.0/28"], True, False, None
+    )
+    other = Connector(
+        "Elsewhere", "Partner", True, ["contoso.example"], ["192.0.2.0/28"], True, False, None
+    )
+    foreign = Connector(
+        "Vendor", "Partner", True, ["vendor.test"], ["203.0.113.0/28"], True, False, None
+    )
+    t = Tenant(["contoso.example"], False, connectors=[partner, other, foreign])
+    assert _overlaps(_ex(), t) == ["connector Printers"]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["a'; Remove-Mailbox -Identity x; '", "name\u2019; calc", "line\nbreak", "$(Get-Secret)"],
+)
+def test_powershell_quoting_keeps_hostile_values_inside_the_literal(hostile: str) -> None:
+    q = ps_quote(hostile)
+    assert q.startswith("'") and q.endswith("'")
+    inner = q[1:-1]
+    # Every quote inside is doubled, so the literal never closes early.
+    assert "''" in inner or "'" not in inner.replace("''", "")
+    assert "'" not in inner.replace("''", "")
+    assert "\n" not in q
+    assert ps_list([]) == "@()"
+
+
+def test_check_command_drafts_load_back_as_entries(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    generate(bundle, SynthConfig(users=40, days=10, seed=3))
+    drafts = tmp_path / "drafts.yaml"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dsguard.cli",
+            "exceptions",
+            "check",
+            str(bundle),
+            "--drafts",
+            str(drafts),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    findings = json.loads(proc.stdout)
+    uncovered = [f for f in findings if f["check_id"] == "DS-GOV-008" and f["status"] == "FAIL"]
+    assert uncovered
+    entries = yaml.safe_load(drafts.read_text())["exceptions"]
+    assert len(entries) == len(uncovered)
+    # A person pastes them in: they load through the real reader (no owner yet: a warning).
+    registry = yaml.safe_load((bundle / "exceptions.yaml").read_text())
+    registry["exceptions"] += entries
+    (bundle / "exceptions.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        (rep,) = store.ingest([(ExceptionsReader(), bundle / "exceptions.yaml")], root=bundle).files
+        assert rep.rejected == 0 and rep.loaded == len(registry["exceptions"])
+        assert any("owner" in w for w in rep.warnings)
