@@ -216,6 +216,18 @@ def test_reject_direct_send_simulation_matches_the_ground_truth(tenant: Tenant) 
     stopped = {abuse[n] for n in rejected if n in abuse}
     assert stopped == set(expected["campaigns_stopped"])
     assert not stopped & set(expected["campaigns_not_stopped"])
+    # Flow by flow: a SaaS sender whose envelope domain is its own is not rejected.
+    for flow in tenant.truth["flows"]:
+        if flow["messages"] > 5000:
+            continue  # bulk flows are anonymous_external or authenticated: never rejected
+        nmids = set(_flow_nmids(tenant, flow["id"]))
+        if not nmids:
+            continue
+        hit = nmids & rejected
+        if flow["rds_would_reject"]:
+            assert hit == nmids, flow["id"]
+        else:
+            assert not hit, flow["id"]
 
 
 def test_planted_misconfigurations_are_named(tenant: Tenant) -> None:
