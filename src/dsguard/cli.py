@@ -532,6 +532,63 @@ def exceptions_check(
     _guard(body, debug=debug)
 
 
+@app.command("kql")
+def kql_cmd(
+    bundle: Annotated[
+        Path | None,
+        typer.Argument(help="A bundle whose exchange/accepted_domains.json names the domains."),
+    ] = None,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option("--domain", "-d", help="An accepted domain of the tenant (repeatable)."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the queries.")] = Path(
+        "dsguard-kql"
+    ),
+    lookback_days: Annotated[
+        int, typer.Option("--lookback-days", min=1, max=3650, help="Days each query looks back.")
+    ] = 30,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write Defender XDR and Sentinel hunting queries for the main detections (exit 2 if no
+    valid domain)."""
+
+    def body() -> None:
+        from dsguard.pipeline import InputError
+        from dsguard.report.kql import KqlError, domains_from_bundle, normalise_domains, write_pack
+
+        found: list[str] = []
+        try:
+            if bundle is not None:
+                try:
+                    found = domains_from_bundle(bundle)
+                except FileNotFoundError:
+                    if not domain or not bundle.is_dir():
+                        raise  # --domain alone may stand in for an uncollected file
+            domains = normalise_domains([*found, *(domain or [])])
+        except KqlError as exc:
+            raise InputError(str(exc)) from None
+        if not domains:
+            raise InputError("no accepted domains: give a bundle or --domain")
+        source = " and ".join(
+            s for s, used in (("the bundle", found), ("--domain", domain)) if used
+        )
+        files = write_pack(out, domains, lookback_days, f"from {source}")
+        if json_out:
+            payload = {"out": str(out), "domains": domains, "files": [str(f) for f in files]}
+            sys.stdout.write(dumps(payload) + "\n")
+            return
+        con = console(quiet=quiet)
+        con.print(f"Domains: {safe(', '.join(domains), 300)}", markup=False)
+        con.print(f"{len(files)} files written to {safe(out)}:", markup=False)
+        for f in files:
+            con.print(f"  {safe(f.relative_to(out))}", markup=False)
+
+    _guard(body, debug=debug)
+
+
 @app.command("eval")
 def evaluate_cmd(
     bundle: Annotated[Path, typer.Argument(help="A bundle with known abuse (e.g. from synth).")],
