@@ -184,7 +184,18 @@ class GovernStage:
         ctx.progress(self.name, 4, 4, "")
 
 
-STAGES: list[Stage] = [IngestStage(), DetectStage(), GovernStage()]
+# The report stages import nothing from this module at run time (only for typing), so they
+# can be imported here, after the stages above are defined.
+from dsguard.report.exports import ExportStage  # noqa: E402
+from dsguard.report.html import HtmlReportStage  # noqa: E402
+
+STAGES: list[Stage] = [
+    IngestStage(),
+    DetectStage(),
+    GovernStage(),
+    ExportStage(),
+    HtmlReportStage(),
+]
 
 
 def _no_progress(stage: str, done: int, total: int, detail: str) -> None:
