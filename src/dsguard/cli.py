@@ -376,6 +376,9 @@ def collect(
             with _progress(quiet or json_out) as progress:
                 result = run_collect(config, credential, progress=progress)
         except CollectError as exc:
+            scrub_exception(exc)
+            if debug or os.environ.get("DSGUARD_DEBUG"):
+                traceback.print_exc()
             err.print(f"dsguard: error: {safe(exc, limit=600)}", markup=False)
             raise typer.Exit(EXIT_INPUT) from None
         except Exception as exc:
