@@ -174,9 +174,35 @@ def _report(ctx: Any, *, json_out: bool, quiet: bool) -> None:
                 out.print(f"  {safe(f.file)}: {safe(f.error, 300)}", markup=False)
             for w in f.warnings:
                 out.print(f"  {safe(f.file)}: {safe(w, 300)}", markup=False)
+    _summary(out, ctx)
     out.print(f"Outputs in {safe(ctx.out)}:", markup=False)
     for name in sorted(ctx.outputs):
         out.print(f"  {name}", markup=False)
+
+
+def _summary(out: Any, ctx: Any) -> None:
+    """The closing table: what was found, by severity, and what the switch would break."""
+    levels = [str(s) for s in sorted(Severity, reverse=True)]
+    alerts = {lv: 0 for lv in levels}
+    for a in ctx.alerts:
+        alerts[a.severity] += 1
+    failing = {lv: 0 for lv in levels}
+    for f in ctx.findings:
+        if f.status == "FAIL":
+            failing[f.severity] += 1
+    rows = [(lv, alerts[lv], failing[lv]) for lv in levels]
+    out.print(table("Summary", ("severity", "alerts", "failing findings"), rows))
+    today = next((p for p in ctx.phases if p.phase == 0), None)
+    if today is not None:
+        out.print(
+            f"RejectDirectSend today would reject {today.rejected_messages} observed messages "
+            f"from {len(today.rejected_sources)} sources; "
+            f"{len(today.unstopped_suspicious)} suspicious messages would still get through.",
+            markup=False,
+        )
+    if ctx.timings:
+        spent = ", ".join(f"{k} {v:.1f}s" for k, v in ctx.timings.items())
+        out.print(f"Stages: {spent}", markup=False)
 
 
 @app.command()
