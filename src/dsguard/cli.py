@@ -273,6 +273,7 @@ def demo(
             ctx = run_analysis(bundle, result, progress=progress)
         _report(ctx, json_out=False, quiet=quiet)
         con = console(quiet=quiet)
+        con.print(f"Report:           {safe(result / 'report.html')}", markup=False)
         con.print(f"Synthetic bundle: {safe(bundle)}", markup=False)
         con.print(f"Ground truth:     {safe(bundle / 'truth.json')}", markup=False)
 
