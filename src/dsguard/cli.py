@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -50,7 +51,17 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     from dsguard.pipeline import InputError
     from dsguard.sources.base import SourceError
 
-    return (BundleError, StoreError, InputError, SourceError, FileNotFoundError)
+    return (
+        BundleError,
+        StoreError,
+        InputError,
+        SourceError,
+        FileNotFoundError,
+        FileExistsError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+    )
 
 
 def _guard(fn: Callable[[], T], *, debug: bool) -> T:
@@ -59,7 +70,7 @@ def _guard(fn: Callable[[], T], *, debug: bool) -> T:
     err = console(stderr=True)
     try:
         return fn()
-    except typer.Exit:
+    except (typer.Exit, click.ClickException):
         raise
     except KeyboardInterrupt:
         err.print("dsguard: interrupted", markup=False)
@@ -129,6 +140,13 @@ def analyze(
     memory_limit: Annotated[
         str | None, typer.Option(help="DuckDB memory limit, e.g. 2GB (spills beyond it).")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Detection engine: duckdb, or spark (needs pyspark and Java; "
+            "DSGUARD_SPARK_MASTER sets the master, default local[2]).",
+        ),
+    ] = "duckdb",
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -140,7 +158,9 @@ def analyze(
         from dsguard.pipeline import analyze as run_analysis
 
         with _progress(quiet or json_out) as progress:
-            ctx = run_analysis(bundle, out, db=db, progress=progress, memory_limit=memory_limit)
+            ctx = run_analysis(
+                bundle, out, db=db, progress=progress, memory_limit=memory_limit, engine=engine
+            )
         _report(ctx, json_out=json_out, quiet=quiet)
         if threshold is not None and ctx.worst is not None and ctx.worst >= threshold:
             raise typer.Exit(EXIT_FOUND)
@@ -226,7 +246,10 @@ def synth(
     def body() -> None:
         from dsguard.synth import SynthConfig, generate
 
-        cfg = SynthConfig(users=users, days=days, seed=seed, rows=rows, shape=shape)
+        try:
+            cfg = SynthConfig(users=users, days=days, seed=seed, rows=rows, shape=shape)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
         with _progress(quiet or json_out) as progress:
             summary = generate(out, cfg, progress=lambda s, d, t: progress("synth", d, t, s))
         _print_synth(out, summary, json_out=json_out, quiet=quiet)
