@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -70,7 +69,7 @@ def _guard(fn: Callable[[], T], *, debug: bool) -> T:
     err = console(stderr=True)
     try:
         return fn()
-    except (typer.Exit, click.ClickException):
+    except (typer.Exit, typer.TyperException):
         raise
     except KeyboardInterrupt:
         err.print("dsguard: interrupted", markup=False)
