@@ -3,6 +3,13 @@
 Ingest is one transaction for the whole bundle: a killed ingest leaves the store as it was.
 Every staged row is accounted for: ``read = loaded + duplicates + rejected`` per file, and the
 rejected rows are kept in ``quarantine`` with the reason.
+
+Every change to an evidence table is also written to ``ingest_changes`` (table, insert or
+delete, rows, time range), so the detect stage can tell "one more day arrived" from "history
+changed" and extend its baselines instead of recomputing them.
+
+Memory is bounded on purpose: DuckDB spills to ``<store>.tmp`` beyond ``memory_limit``
+(``DEFAULT_MEMORY_LIMIT`` unless the caller sets one), so ten million rows fit on a laptop.
 """
 
 from __future__ import annotations
@@ -24,6 +31,19 @@ from dsguard.sources.base import Reader, SourceError, StageResult
 # Bump when a reader's output for the same file changes, so unchanged files are re-read.
 SCHEMA_VERSION = "1"
 STAGE = "_stage"
+# DuckDB's working memory when the caller sets none; it spills to disk beyond it. Sized so a
+# whole analysis stays under 2 GB of resident memory (Python, Arrow and DuckDB together).
+DEFAULT_MEMORY_LIMIT = "1GB"
+# Evidence tables whose changes are journalled, with their event-time column.
+JOURNALLED: dict[str, str] = {"messages": "ts", "signins": "ts", "raw_messages": "date"}
+
+CHANGES_DDL = """CREATE TABLE IF NOT EXISTS ingest_changes (
+    seq BIGINT, tbl VARCHAR, op VARCHAR, rows BIGINT, min_ts TIMESTAMPTZ, max_ts TIMESTAMPTZ)"""
+# (size, mtime, inode) of each file whose fingerprint was computed: an unchanged file is not
+# hashed again, which would cost a read of the whole month on every daily run.
+STAT_DDL = """CREATE TABLE IF NOT EXISTS ingest_stat (
+    file VARCHAR, source VARCHAR, size BIGINT, mtime_ns BIGINT, inode BIGINT,
+    fingerprint VARCHAR)"""
 
 Progress = Callable[[str, int, int], None]
 
@@ -86,12 +106,17 @@ class EvidenceStore:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open evidence store {self.path}: {exc}") from exc
         self.con.execute("SET TimeZone='UTC'")
-        if memory_limit:
-            self.con.execute(f"SET memory_limit='{memory_limit}'")
+        limit = memory_limit or DEFAULT_MEMORY_LIMIT
+        try:
+            self.con.execute("SET memory_limit = ?", [limit])
+        except duckdb.Error as exc:
+            raise StoreError(f"invalid memory limit {limit!r}: {_one_line(exc)}") from exc
+        if str(self.path) != ":memory:" and not read_only:
+            self.con.execute("SET temp_directory = ?", [str(self.path) + ".tmp"])
         if threads:
             self.con.execute(f"SET threads={int(threads)}")
         if not read_only:
-            for ddl in all_ddl():
+            for ddl in [*all_ddl(), CHANGES_DDL, STAT_DDL]:
                 self.con.execute(ddl)
             self._check_version()
 
@@ -142,9 +167,25 @@ class EvidenceStore:
             raise
         return summary
 
+    def _fingerprint(self, path: Path, source: str, rel: str) -> str:
+        """``fingerprint``, reused while the file's size, mtime and inode are unchanged."""
+        st = path.stat()
+        key = [rel, source, st.st_size, st.st_mtime_ns, st.st_ino]
+        row = self.con.execute(
+            """SELECT fingerprint FROM ingest_stat
+               WHERE file = ? AND source = ? AND size = ? AND mtime_ns = ? AND inode = ?""",
+            key,
+        ).fetchone()
+        if row is not None:
+            return str(row[0])
+        fp = fingerprint(path, source, rel)
+        self.con.execute("DELETE FROM ingest_stat WHERE file = ? AND source = ?", [rel, source])
+        self.con.execute("INSERT INTO ingest_stat VALUES (?, ?, ?, ?, ?, ?)", [*key, fp])
+        return fp
+
     def _ingest_file(self, reader: Reader, path: Path, rel: str) -> FileReport:
         report = FileReport(file=rel, source=reader.source)
-        fp = fingerprint(path, reader.source, rel)
+        fp = self._fingerprint(path, reader.source, rel)
         seen = self.con.execute(
             "SELECT ingested_at FROM ingest_files WHERE fingerprint = ?", [fp]
         ).fetchone()
@@ -195,43 +236,106 @@ class EvidenceStore:
         if reader.mode == "replace":
             scope = reader.replace_scope(Path(report.file))
             if scope is not None:
+                self._journal_delete(table, scope[0], scope[1])
                 con.execute(f'DELETE FROM "{table}" WHERE {scope[0]}', scope[1])
             inserted = _count(con,
                 f"""INSERT INTO "{table}" ({col_sql})
                     SELECT {col_sql} FROM "{STAGE}" WHERE _reject IS NULL
                     QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1"""
             )
+            self._journal_insert(table, inserted, f'SELECT * FROM "{STAGE}" WHERE _reject IS NULL')
         else:
-            match = " AND ".join(f't."{k}" = v."{k}"' for k in model.__key__)
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE _fresh AS
-                    SELECT {col_sql} FROM "{STAGE}" WHERE _reject IS NULL
-                    QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1"""
-            )
-            supersede = getattr(reader, "supersedes", None)
-            if supersede:
-                (replaced,) = _one(
-                    con,
-                    f"""SELECT count(*) FROM "{table}" t JOIN _fresh v ON {match}
-                        WHERE t.{supersede}""",
-                )
-                if replaced:
-                    con.execute(
-                        f"""DELETE FROM "{table}" t USING _fresh v
-                            WHERE {match} AND t.{supersede}"""
-                    )
-                    report.warnings.append(
-                        f"{replaced} rows already known from a poorer source were replaced"
-                    )
-            inserted = _count(con,
-                f"""INSERT INTO "{table}" ({col_sql})
-                    SELECT {col_sql} FROM _fresh v
-                    WHERE NOT EXISTS (SELECT 1 FROM "{table}" t WHERE {match})"""
-            )
-            con.execute("DROP TABLE _fresh")
+            inserted = self._append(reader, report, cols, valid)
         # Loaded rows are counted from what the insert added, never assumed.
         report.loaded = inserted
         report.duplicates = valid - report.loaded
+
+    def _append(self, reader: Reader, report: FileReport, cols: list[str], valid: int) -> int:
+        """Insert the staged rows whose key is new; the first of a repeated key wins, and a row
+        already known wins over a new one unless the reader ``supersedes`` it.
+
+        Written for the common case of a file of new, distinct rows: duplicate and overlap
+        checks are aggregates and semi-joins on the key, and the staged rows are copied once.
+        """
+        con = self.con
+        model = reader.model
+        table = model.__table__
+        keys = list(model.__key__)
+        col_sql = ", ".join(f'"{c}"' for c in cols)
+        key_sql = ", ".join(f'"{k}"' for k in keys)
+        on = " AND ".join(f'a."{k}" = b."{k}"' for k in keys)
+        source = f'(SELECT * FROM "{STAGE}" WHERE _reject IS NULL)'
+        if valid:
+            (repeated,) = _one(
+                con,
+                f"""SELECT count(*) FROM (SELECT 1 FROM {source} s GROUP BY {key_sql}
+                    HAVING count(*) > 1)""",
+            )
+            if repeated:
+                source = f"""(SELECT * FROM {source} s
+                    QUALIFY row_number() OVER (PARTITION BY {key_sql} ORDER BY _row) = 1)"""
+        (existing,) = _one(con, f'SELECT count(*) FROM "{table}"')
+        if not valid or not existing:
+            candidates = source
+        else:
+            supersede = getattr(reader, "supersedes", None)
+            poorer = f"coalesce({supersede}, false)" if supersede else "false"
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _known AS
+                    SELECT {", ".join(f'a."{k}"' for k in keys)}, {poorer} AS poorer
+                    FROM "{table}" a SEMI JOIN {source} b ON {on}"""
+            )
+            (replaced,) = _one(con, "SELECT count(*) FROM _known WHERE poorer")
+            if replaced:
+                match = " AND ".join(f'"{table}"."{k}" = b."{k}"' for k in keys)
+                self._journal_delete(
+                    table,
+                    f"EXISTS (SELECT 1 FROM _known b WHERE b.poorer AND {match})",
+                    [],
+                )
+                con.execute(
+                    f"""DELETE FROM "{table}" USING _known b WHERE b.poorer AND {match}"""
+                )
+                report.warnings.append(
+                    f"{replaced} rows already known from a poorer source were replaced"
+                )
+            candidates = f"""(SELECT a.* FROM {source} a
+                ANTI JOIN (SELECT * FROM _known WHERE NOT poorer) b ON {on})"""
+        if table in JOURNALLED:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _candidates AS SELECT * FROM {candidates}")
+            candidates = "_candidates"
+        inserted = _count(
+            con, f'INSERT INTO "{table}" ({col_sql}) SELECT {col_sql} FROM {candidates}'
+        )
+        self._journal_insert(table, inserted, f"SELECT * FROM {candidates}")
+        con.execute("DROP VIEW IF EXISTS _candidates")
+        con.execute("DROP TABLE IF EXISTS _known")
+        return inserted
+
+    def _journal_insert(self, table: str, rows: int, relation: str) -> None:
+        if table not in JOURNALLED or not rows:
+            return
+        ts = JOURNALLED[table]
+        lo, hi = _one(self.con, f'SELECT min("{ts}"), max("{ts}") FROM ({relation}) x')
+        self._journal(table, "insert", rows, lo, hi)
+
+    def _journal_delete(self, table: str, where: str, params: list[Any]) -> None:
+        if table not in JOURNALLED:
+            return
+        ts = JOURNALLED[table]
+        n, lo, hi = _one(
+            self.con, f'SELECT count(*), min("{ts}"), max("{ts}") FROM "{table}" WHERE {where}',
+            params,
+        )
+        if n:
+            self._journal(table, "delete", int(n), lo, hi)
+
+    def _journal(self, table: str, op: str, rows: int, lo: Any, hi: Any) -> None:
+        self.con.execute(
+            """INSERT INTO ingest_changes
+               SELECT coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ? FROM ingest_changes""",
+            [table, op, rows, lo, hi],
+        )
 
     def _record(self, fp: str, report: FileReport) -> None:
         self.con.execute(
@@ -277,8 +381,10 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
-    row = con.execute(sql).fetchone()
+def _one(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> tuple[Any, ...]:
+    row = con.execute(sql, params or []).fetchone()
     assert row is not None
     return row
 

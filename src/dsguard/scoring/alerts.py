@@ -5,6 +5,11 @@ A campaign is the messages from one source with one subject pattern, split where
 scores (one odd message neither makes nor breaks a campaign); its reasons are every rule
 that fired on any member, with the evidence of the first member it fired on and how many
 members it fired on.
+
+Members are ordered by time, then message id and recipient, everywhere (gaps, "first member",
+the top-scoring member), so the same evidence always gives the same alerts. The grouping and
+the per-rule counts run in SQL (``campaign_steps``, portable to Spark); Python only fetches
+the few evidence rows and builds the alert objects.
 """
 
 from __future__ import annotations
@@ -12,17 +17,22 @@ from __future__ import annotations
 import hashlib
 import statistics
 from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
+from dsguard.engines.plan import Step, drop_duckdb, run_duckdb
 from dsguard.results import Alert, Reason
 from dsguard.scoring.score import ALERT_MIN, hit_column, min_score, score_sql, severity_of
 from dsguard.severity import Severity
 from dsguard.signals.rules import Rule, catalogue
 
 CAMPAIGN_GAP_HOURS = 24
+MEMBER_ORDER = "ts, network_message_id, recipient"
 
 # Subject → pattern: case-folded, reply prefixes dropped, digits and the recipient's own
 # name folded away so personalised lures ("Voicemail for jane.doe #4411") group together.
@@ -38,30 +48,194 @@ def score_messages(con: duckdb.DuckDBPyConnection, columns: set[str]) -> None:
     con.execute(f"CREATE OR REPLACE TABLE scores AS {score_sql('features', columns)}")
 
 
+def _segments_sql(scores: str) -> str:
+    """Flagged rows of ``scores`` with their campaign key, segment and rank in the segment."""
+    return f"""
+WITH flagged AS (
+    SELECT *, {SUBJECT_PATTERN_SQL} AS subject_pattern FROM {scores}
+    WHERE score >= {min_score(ALERT_MIN)!r}
+),
+keyed AS (
+    SELECT *, coalesce(sender_ipv4, 'no-ip') || '|' || subject_pattern AS gkey FROM flagged
+),
+gaps AS (
+    SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY gkey ORDER BY {MEMBER_ORDER})
+                       > INTERVAL {CAMPAIGN_GAP_HOURS} HOUR THEN 1 ELSE 0 END AS brk
+    FROM keyed
+)
+SELECT *, sum(brk) OVER (PARTITION BY gkey ORDER BY {MEMBER_ORDER}
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS segment
+FROM gaps"""
+
+
 def campaign_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    floor = min_score(ALERT_MIN)
+    """Every flagged row with its campaign (``gkey``, ``segment``), in member order.
+
+    For small inputs and tests; the pipeline uses ``campaign_alerts``, which does not bring
+    member rows into Python.
+    """
     cur = con.execute(
-        f"""
-        WITH flagged AS (
-            SELECT *, {SUBJECT_PATTERN_SQL} AS subject_pattern FROM scores WHERE score >= ?
-        ),
-        keyed AS (
-            SELECT *, coalesce(sender_ipv4, 'no-ip') || '|' || subject_pattern AS gkey
-            FROM flagged
-        ),
-        gaps AS (
-            SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY gkey ORDER BY ts)
-                               > INTERVAL {CAMPAIGN_GAP_HOURS} HOUR THEN 1 ELSE 0 END AS brk
-            FROM keyed
-        )
-        SELECT *, sum(brk) OVER (PARTITION BY gkey ORDER BY ts, network_message_id, recipient
-                                 ROWS UNBOUNDED PRECEDING) AS segment
-        FROM gaps ORDER BY gkey, segment, ts, network_message_id, recipient
-        """,
-        [floor],
+        f"SELECT * FROM ({_segments_sql('scores')}) "
+        f"ORDER BY gkey, segment, {MEMBER_ORDER}"
     )
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def campaign_steps(rules: tuple[Rule, ...], scores: str = "scores") -> list[Step]:
+    """SQL steps from ``scores`` to one summary row per campaign (``c_groups``) and the
+    ranked members (``c_members``)."""
+    per_rule = ",\n    ".join(
+        f'count(CASE WHEN "{hit_column(r)}" THEN 1 END) AS "n_{hit_column(r)}",\n    '
+        f'min(CASE WHEN "{hit_column(r)}" THEN rn END) AS "first_{hit_column(r)}"'
+        for r in rules
+    )
+    return [
+        Step(
+            "c_members",
+            f"""
+SELECT *,
+    row_number() OVER (PARTITION BY gkey, segment ORDER BY {MEMBER_ORDER}) AS rn,
+    max(score) OVER (PARTITION BY gkey, segment) AS top_score
+FROM ({_segments_sql(scores)}) s""",
+        ),
+        Step(
+            "c_groups",
+            f"""
+SELECT gkey, segment, count(*) AS members,
+    median(score) AS score,
+    min(CASE WHEN score = top_score THEN rn END) AS top_rn,
+    list_sort(list(DISTINCT network_message_id)) AS nmids,
+    list_sort(list(DISTINCT sender) FILTER (WHERE sender <> '')) AS senders,
+    list_sort(list(DISTINCT sender_ipv4) FILTER (WHERE sender_ipv4 <> '')) AS ips,
+    list_sort(list(DISTINCT subject) FILTER (WHERE subject <> '')) AS subjects,
+    list_sort(list(DISTINCT recipient)) AS recipients,
+    min(ts) AS first_seen, max(ts) AS last_seen,
+    {per_rule}
+FROM c_members GROUP BY gkey, segment""",
+        ),
+    ]
+
+
+@dataclass
+class Campaign:
+    """What an alert is made of: the summary of its members and, per rule that fired, how
+    many members it fired on and the first such member's evidence."""
+
+    gkey: str
+    members: int
+    score: float
+    top: dict[str, Any]
+    nmids: list[str]
+    senders: list[str]
+    ips: list[str]
+    subjects: list[str]
+    recipients: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    fired: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+
+
+def campaign_alerts(
+    con: duckdb.DuckDBPyConnection, rules: tuple[Rule, ...] | None = None
+) -> list[Alert]:
+    """``build_alerts(campaign_rows(con))``, with the grouping done in SQL."""
+    rules = rules or catalogue()
+    steps = campaign_steps(rules)
+    run_duckdb(con, steps)
+    try:
+        cur = con.execute("SELECT * FROM c_groups ORDER BY gkey, segment")
+        names = [d[0] for d in cur.description]
+        groups = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        campaigns = _campaigns_from_groups(con, groups, rules)
+    finally:
+        drop_duckdb(con, steps)
+    return _sorted([_alert(c, rules) for c in campaigns])
+
+
+Fetch = Callable[[list[tuple[str, int, int]], list[str]], dict[tuple[str, int, int], dict]]
+
+
+def _duckdb_fetch(con: duckdb.DuckDBPyConnection) -> Fetch:
+    """Evidence rows of ``c_members`` by (gkey, segment, rank), from DuckDB."""
+
+    def fetch(
+        wanted: list[tuple[str, int, int]], cols: list[str]
+    ) -> dict[tuple[str, int, int], dict[str, Any]]:
+        keys = pa.table(
+            {
+                "gkey": pa.array([w[0] for w in wanted], pa.string()),
+                "segment": pa.array([w[1] for w in wanted], pa.int64()),
+                "rn": pa.array([w[2] for w in wanted], pa.int64()),
+            }
+        )
+        con.register("_c_wanted", keys)
+        try:
+            select = "".join(f', m."{c}"' for c in cols)
+            cur = con.execute(
+                f"""SELECT m.gkey, m.segment, m.rn{select}
+                    FROM c_members m JOIN _c_wanted w
+                        ON w.gkey = m.gkey AND w.segment = m.segment AND w.rn = m.rn"""
+            )
+            return {
+                (r[0], int(r[1]), int(r[2])): dict(zip(cols, r[3:], strict=True))
+                for r in cur.fetchall()
+            }
+        finally:
+            con.unregister("_c_wanted")
+
+    return fetch
+
+
+def _campaigns_from_groups(
+    con: duckdb.DuckDBPyConnection, groups: list[dict[str, Any]], rules: tuple[Rule, ...]
+) -> list[Campaign]:
+    have = {r[0] for r in con.execute("DESCRIBE c_members").fetchall()}
+    return assemble_campaigns(groups, rules, have, _duckdb_fetch(con))
+
+
+def assemble_campaigns(
+    groups: list[dict[str, Any]], rules: tuple[Rule, ...], have: set[str], fetch: Fetch
+) -> list[Campaign]:
+    """Campaigns from ``c_groups`` rows: fetch the few evidence rows (top member, first
+    member per rule) with ``fetch`` and put each campaign together."""
+    wanted: set[tuple[str, int, int]] = set()
+    for g in groups:
+        wanted.add((g["gkey"], int(g["segment"]), int(g["top_rn"])))
+        for r in rules:
+            first = g[f"first_{hit_column(r)}"]
+            if first is not None:
+                wanted.add((g["gkey"], int(g["segment"]), int(first)))
+    fields = sorted({"path", *(f for r in rules for f in r.evidence)})
+    cols = [f for f in fields if f in have]
+    rows = fetch(sorted(wanted), cols) if wanted else {}
+    out = []
+    for g in groups:
+        seg = int(g["segment"])
+        c = Campaign(
+            gkey=g["gkey"],
+            members=int(g["members"]),
+            score=float(g["score"]),
+            top=rows[(g["gkey"], seg, int(g["top_rn"]))],
+            nmids=list(g["nmids"]),
+            senders=list(g["senders"] or []),
+            ips=list(g["ips"] or []),
+            subjects=list(g["subjects"] or []),
+            recipients=list(g["recipients"]),
+            first_seen=g["first_seen"],
+            last_seen=g["last_seen"],
+        )
+        for r in rules:
+            first = g[f"first_{hit_column(r)}"]
+            if first is not None:
+                c.fired[r.id] = (int(g[f"n_{hit_column(r)}"]), rows[(g["gkey"], seg, int(first))])
+        out.append(c)
+    return out
+
+
+def alerts_from_campaigns(campaigns: list[Campaign], rules: tuple[Rule, ...]) -> list[Alert]:
+    """The alerts, in their published order (score, then first seen, then id)."""
+    return _sorted([_alert(c, rules) for c in campaigns])
 
 
 def store_alerts(con: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> None:
@@ -74,26 +248,68 @@ def store_alerts(con: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> None:
         """CREATE OR REPLACE TABLE alert_messages (alert_id VARCHAR, network_message_id VARCHAR,
            severity VARCHAR, rank INTEGER)"""
     )
-    for a in alerts:
-        con.execute(
-            "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?)",
-            [a.id, a.severity, a.score, a.title, a.path, a.model_dump_json()],
-        )
-    rows = [
-        (a.id, n, a.severity, int(Severity.parse(a.severity)))
-        for a in alerts
-        for n in a.network_message_ids
-    ]
-    if rows:
-        con.executemany("INSERT INTO alert_messages VALUES (?, ?, ?, ?)", rows)
+    body = pa.table(
+        {
+            "id": pa.array([a.id for a in alerts], pa.string()),
+            "severity": pa.array([a.severity for a in alerts], pa.string()),
+            "score": pa.array([a.score for a in alerts], pa.float64()),
+            "title": pa.array([a.title for a in alerts], pa.string()),
+            "path": pa.array([a.path for a in alerts], pa.string()),
+            "body": pa.array([a.model_dump_json() for a in alerts], pa.string()),
+        }
+    )
+    pairs = [(a, n) for a in alerts for n in a.network_message_ids]
+    members = pa.table(
+        {
+            "alert_id": pa.array([a.id for a, _ in pairs], pa.string()),
+            "network_message_id": pa.array([n for _, n in pairs], pa.string()),
+            "severity": pa.array([a.severity for a, _ in pairs], pa.string()),
+            "rank": pa.array([int(Severity.parse(a.severity)) for a, _ in pairs], pa.int32()),
+        }
+    )
+    for table, data in (("alerts", body), ("alert_messages", members)):
+        con.register("_alerts_arrow", data)
+        try:
+            con.execute(f"INSERT INTO {table} SELECT * FROM _alerts_arrow")
+        finally:
+            con.unregister("_alerts_arrow")
 
 
 def build_alerts(rows: list[dict[str, Any]], rules: tuple[Rule, ...] | None = None) -> list[Alert]:
+    """Alerts from ``campaign_rows`` (member rows in member order), in Python."""
     rules = rules or catalogue()
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(row["gkey"], int(row["segment"]))].append(row)
-    alerts = [_alert(members, rules) for members in groups.values()]
+    return _sorted([_alert(_campaign(members, rules), rules) for members in groups.values()])
+
+
+def _campaign(members: list[dict[str, Any]], rules: tuple[Rule, ...]) -> Campaign:
+    c = Campaign(
+        gkey=members[0]["gkey"],
+        members=len(members),
+        score=statistics.median(m["score"] for m in members),
+        top=max(members, key=lambda m: m["score"]),
+        nmids=sorted({m["network_message_id"] for m in members}),
+        senders=_distinct(m["sender"] for m in members),
+        ips=_distinct(m["sender_ipv4"] for m in members),
+        subjects=_distinct(m["subject"] for m in members),
+        recipients=sorted({m["recipient"] for m in members}),
+        first_seen=min(m["ts"] for m in members),
+        last_seen=max(m["ts"] for m in members),
+    )
+    for rule in rules:
+        fired = [m for m in members if m[hit_column(rule)]]
+        if fired:
+            c.fired[rule.id] = (len(fired), fired[0])
+    return c
+
+
+def _distinct(values: Iterable[Any]) -> list[Any]:
+    return sorted({v for v in values if v})
+
+
+def _sorted(alerts: list[Alert]) -> list[Alert]:
     alerts.sort(key=lambda a: (-a.score, a.first_seen, a.id))
     return alerts
 
@@ -106,17 +322,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _alert(members: list[dict[str, Any]], rules: tuple[Rule, ...]) -> Alert:
-    top = max(members, key=lambda m: m["score"])
-    score = statistics.median(m["score"] for m in members)
+def _alert(c: Campaign, rules: tuple[Rule, ...]) -> Alert:
     reasons: list[Reason] = []
     for rule in rules:
-        fired = [m for m in members if m[hit_column(rule)]]
-        if not fired:
+        if rule.id not in c.fired:
             continue
-        first = fired[0]
+        count, first = c.fired[rule.id]
         evidence = {f: _jsonable(first.get(f)) for f in rule.evidence}
-        evidence["messages"] = f"{len(fired)} of {len(members)}"
+        evidence["messages"] = f"{count} of {c.members}"
         reasons.append(
             Reason(
                 signal_id=rule.id,
@@ -127,30 +340,26 @@ def _alert(members: list[dict[str, Any]], rules: tuple[Rule, ...]) -> Alert:
             )
         )
     reasons.sort(key=lambda r: -r.weight)
-    nmids = sorted({m["network_message_id"] for m in members})
-    senders = sorted({m["sender"] for m in members if m["sender"]})
-    ips = sorted({m["sender_ipv4"] for m in members if m["sender_ipv4"]})
-    subjects = sorted({m["subject"] for m in members if m["subject"]})
     digest = hashlib.sha256(
-        (members[0]["gkey"] + "|" + nmids[0]).encode("utf-8", "surrogatepass")
+        (c.gkey + "|" + c.nmids[0]).encode("utf-8", "surrogatepass")
     ).hexdigest()
-    sev = severity_of(score)
-    sender = senders[0] if len(senders) == 1 else None
+    sev = severity_of(c.score)
+    sender = c.senders[0] if len(c.senders) == 1 else None
     return Alert(
         id=f"DSA-{digest[:12]}",
         severity=str(sev),  # type: ignore[arg-type]
-        title=_title(top, reasons, len(nmids), senders, ips),
-        score=float(score),
-        network_message_ids=nmids,
+        title=_title(c.top, reasons, len(c.nmids), c.senders, c.ips),
+        score=float(c.score),
+        network_message_ids=c.nmids,
         sender=sender,
-        source_ips=ips,
-        path=top["path"],
+        source_ips=c.ips,
+        path=c.top["path"],
         reasons=reasons,
-        first_seen=min(m["ts"] for m in members),
-        last_seen=max(m["ts"] for m in members),
-        recipients=sorted({m["recipient"] for m in members}),
-        subjects=subjects[:20],
-        message_count=len(nmids),
+        first_seen=c.first_seen,
+        last_seen=c.last_seen,
+        recipients=c.recipients,
+        subjects=c.subjects[:20],
+        message_count=len(c.nmids),
     )
 
 

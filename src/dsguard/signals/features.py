@@ -1,17 +1,35 @@
-"""Per-message features: the facts every signal rule reads, computed in one SQL query.
+"""Per-message features: the facts every signal rule reads, as a plan of named SQL steps.
 
 The SQL stays inside a portable subset of DuckDB (interval RANGE frames with one unit,
-``dense_rank``/``row_number``, ``date_trunc``; no ``epoch``, ``dayofweek``, ``EXCLUDE``,
-``FILTER`` in windows) so the Spark engine can run the same text through sqlglot.
+``row_number``, ``date_trunc``, joins instead of ``IN``/``EXISTS`` in select lists; no
+``epoch``, ``dayofweek``, ``EXCLUDE``, ``FILTER`` in windows, ordered aggregates), so the Spark
+engine runs the same text through sqlglot (``dsguard.engines.spark``).
 
-Baselines are learned from the bundle's own history and are *causal*: a message is compared
-only with what came before it, so analysing a month and then one more day gives the same
-answers as analysing the whole period at once.
+Baselines are *causal*: a message is compared only with what came before it. They are kept as
+compact state rather than recomputed with windows over the whole history:
+
+* novelty counts distinct earlier **days** per sender/source (``bl_days``: one row per sender,
+  source and day);
+* "how many earlier messages" is a total from earlier runs (``bl_sender_hours``, ``bl_pairs``)
+  plus a rank inside the new batch;
+* bursts and fan-out look back at most ``FANOUT_MINUTES``, so only the last hour of earlier
+  mail (``f_tail``) is read again.
+
+Windows run only where a scored message needs them: per-row history facts are computed for the
+*scored population* (internal-looking mail that did not come from an authenticated mailbox),
+while every internal-looking message feeds the baselines. Authenticated rows therefore carry
+NULL history and identity facts; no rule reads them there.
+
+Inputs every engine provides: ``f_batch`` (the new message rows, or all of them), ``f_tail``
+(earlier internal-looking rows of the last ``FANOUT_MINUTES``), ``f_headers`` (header facts per
+message id), the state tables ``bl_*`` (empty on a first run), ``bl_first_day``, ``signins``, and
+the tenant tables of ``dsguard.tenant.register``.
 """
 
 from __future__ import annotations
 
 from dsguard.engines.iprange import ipv4_int_sql
+from dsguard.engines.plan import Step
 
 # Days of tenant history needed before novelty ("new source", "new recipient") means anything.
 WARMUP_DAYS = 3
@@ -32,188 +50,452 @@ LURE_SUBJECT = (
     r"action required|urgent|benefits|bonus|tax|hr policy|handbook|quarantine|mailbox)"
 )
 
-MESSAGE_COLUMNS = (
-    "network_message_id, recipient, ts, source, sender_mail_from, sender_mail_from_domain, "
-    "sender_from, sender_from_domain, sender_display_name, sender_ipv4, sender_ipv6, subject, "
-    "direction, delivery_action, connectors, auth_spf, auth_dkim, auth_dmarc, auth_compauth, "
-    "detection_flags, recipient_object_id"
+# The purported sender: the From header, else the envelope.
+SENDER = "lower(coalesce({m}.sender_from, {m}.sender_mail_from))"
+# Submitted by an authenticated mailbox (the ``authenticated`` path).
+AUTHENTICATED = "coalesce({m}.direction IN ('Intra-org', 'Outbound'), false)"
+# The order of rows inside a sender or source: time, then the key.
+ROW_ORDER = "ts, network_message_id, recipient"
+
+# State tables: name -> columns (DuckDB types). Empty on a first run.
+STATE_TABLES: dict[str, str] = {
+    "bl_days": "sk VARCHAR, ik VARCHAR, day DATE",
+    "bl_sender_hours": "sk VARCHAR, hour_of_day BIGINT, n BIGINT",
+    "bl_pairs": "sk VARCHAR, recipient VARCHAR, n BIGINT",
+    "bl_sources": "sk VARCHAR, ik VARCHAR",
+    "bl_identity": "sender VARCHAR, auth_sent BIGINT, total_sent BIGINT",
+    "bl_receivers": "address VARCHAR",
+    "bl_first_day": "d0 DATE",
+}
+TAIL_COLUMNS = "network_message_id VARCHAR, recipient VARCHAR, ts TIMESTAMPTZ, sk VARCHAR, " \
+    "ik VARCHAR, auth BOOLEAN"
+HEADER_INPUT_COLUMNS = (
+    "network_message_id VARCHAR, hdr_loopback BOOLEAN, hdr_received_from VARCHAR, "
+    "hdr_cat VARCHAR, hdr_helo VARCHAR, hdr_mailer VARCHAR"
+)
+
+# Per-row history facts of the scored population, in the order of the features table.
+HISTORY_COLUMNS = (
+    "sender_ip_prior_days",
+    "tenant_ip_prior_days",
+    "pair_prior_msgs",
+    "sender_prior_msgs",
+    "sender_prior_days",
+    "sender_sources_so_far",
+    "sender_prior_in_hour",
+    "source_burst",
+    "source_fanout",
+    "sender_fanout",
 )
 
 
-def feature_sql() -> str:
-    """One query: messages × tenant context → one feature row per message and recipient.
+def _s(m: str) -> str:
+    return SENDER.format(m=m)
 
-    Needs the temp tables of ``dsguard.tenant.register`` (``t_domains``, ``t_ranges``,
-    ``t_exceptions``, ``t_connectors``) besides the evidence tables.
+
+def _auth(m: str) -> str:
+    return AUTHENTICATED.format(m=m)
+
+
+def identity_sql(rows: str) -> str:
+    """Who each distinct sender of ``rows`` (a relation with ``sk``) is, from all history.
+
+    Reads the state ``bl_identity``/``bl_receivers`` plus this batch's ``f_ident_batch`` and
+    ``f_rcpt_batch``; sign-ins and registrations are read whole (they are small).
     """
     return f"""
-WITH base AS (
-    SELECT {MESSAGE_COLUMNS},
-        lower(coalesce(sender_from, sender_mail_from)) AS sender,
-        coalesce(sender_mail_from_domain IN (SELECT domain FROM t_domains), false)
-            AS p1_internal,
-        coalesce(sender_from_domain IN (SELECT domain FROM t_domains), false) AS p2_internal,
-        CAST(date_trunc('day', ts) AS DATE) AS day,
-        hour(ts) AS hour_of_day
-    FROM messages
-),
-pathed AS (
-    SELECT b.*,
-        (p1_internal OR p2_internal) AS internal_looking,
-        CASE
-            WHEN direction IN ('Intra-org', 'Outbound') THEN 'authenticated'
-            WHEN direction = 'Inbound' AND connectors IS NOT NULL THEN
-                CASE WHEN c.connector_type = 'OnPremises' THEN 'onprem_connector'
-                     ELSE 'partner_connector' END
-            WHEN direction = 'Inbound' AND (p1_internal OR p2_internal) THEN 'direct_send'
-            WHEN direction = 'Inbound' THEN 'anonymous_external'
-            ELSE 'unknown'
-        END AS path,
-        c.name AS connector_name
-    FROM base b LEFT JOIN t_connectors c ON lower(b.connectors) = lower(c.name)
-),
-first_day AS (SELECT min(day) AS d0 FROM pathed),
-ips AS (
-    SELECT ip, {ipv4_int_sql("ip")} AS ip_int
-    FROM (SELECT DISTINCT sender_ipv4 AS ip FROM pathed WHERE sender_ipv4 IS NOT NULL)
-),
-ip_facts AS (
-    SELECT i.ip,
-        max(CASE WHEN r.kind = 'office' THEN 1 ELSE 0 END) = 1 AS ip_office,
-        max(CASE WHEN r.kind = 'connector' THEN 1 ELSE 0 END) = 1 AS ip_connector_range,
-        list(DISTINCT r.label) FILTER (WHERE r.kind = 'spf') AS spf_domains,
-        list(DISTINCT r.label) FILTER (WHERE r.kind = 'exception') AS exception_ids
-    FROM ips i LEFT JOIN t_ranges r ON i.ip_int BETWEEN r.start_ip AND r.end_ip
-    GROUP BY i.ip
-),
-senders AS (
-    SELECT sender,
-        sum(CASE WHEN path = 'authenticated' THEN 1 ELSE 0 END) AS auth_sent,
-        count(*) AS total_sent
-    FROM pathed WHERE sender IS NOT NULL GROUP BY sender
-),
-recipients AS (
-    SELECT DISTINCT recipient AS address FROM pathed
-    WHERE direction IN ('Inbound', 'Intra-org') AND delivery_action IS DISTINCT FROM 'Blocked'
-),
+WITH who AS (SELECT DISTINCT sk AS sender FROM {rows} WHERE sk <> ''),
+sent AS (
+    SELECT x.sender, sum(x.auth_sent) AS auth_sent
+    FROM (SELECT sender, auth_sent FROM bl_identity
+          UNION ALL SELECT sender, auth_sent FROM f_ident_batch) x
+    JOIN who w ON w.sender = x.sender
+    GROUP BY x.sender),
 signers AS (
-    SELECT user_principal_name AS upn, count(*) AS signins FROM signins
-    WHERE coalesce(error_code, 0) = 0 AND user_principal_name IS NOT NULL
-    GROUP BY user_principal_name
-),
-identity AS (
-    SELECT s.sender, s.auth_sent, s.total_sent,
-        coalesce(g.signins, 0) AS signins_total,
-        r.address IS NOT NULL AS receives_mail,
-        EXISTS (SELECT 1 FROM t_exceptions e WHERE e.sender = s.sender) AS registered_sender
-    FROM senders s
-    LEFT JOIN signers g ON g.upn = s.sender
-    LEFT JOIN recipients r ON r.address = s.sender
-),
-history AS (
-    SELECT p.*,
-        dense_rank() OVER (PARTITION BY sender, sender_ipv4 ORDER BY day) - 1
-            AS sender_ip_prior_days,
-        dense_rank() OVER (PARTITION BY sender_ipv4 ORDER BY day) - 1 AS tenant_ip_prior_days,
-        dense_rank() OVER (PARTITION BY sender ORDER BY day) - 1 AS sender_prior_days,
-        count(DISTINCT sender_ipv4) OVER (
-            PARTITION BY sender, path = 'authenticated' ORDER BY ts
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sender_sources_so_far,
-        row_number() OVER (PARTITION BY sender, recipient ORDER BY ts, network_message_id) - 1
-            AS pair_prior_msgs,
-        row_number() OVER (PARTITION BY sender ORDER BY ts, network_message_id, recipient) - 1
-            AS sender_prior_msgs,
-        row_number() OVER (
-            PARTITION BY sender, hour_of_day ORDER BY ts, network_message_id, recipient) - 1
-            AS sender_prior_in_hour,
-        count(*) OVER (
-            PARTITION BY sender_ipv4 ORDER BY ts
-            RANGE BETWEEN INTERVAL {BURST_MINUTES} MINUTE PRECEDING AND CURRENT ROW)
-            AS source_burst,
-        count(DISTINCT recipient) OVER (
-            PARTITION BY sender_ipv4 ORDER BY ts
-            RANGE BETWEEN INTERVAL {FANOUT_MINUTES} MINUTE PRECEDING AND CURRENT ROW)
-            AS source_fanout,
-        count(DISTINCT recipient) OVER (
-            PARTITION BY sender, path = 'authenticated' ORDER BY ts
-            RANGE BETWEEN INTERVAL {FANOUT_MINUTES} MINUTE PRECEDING AND CURRENT ROW)
-            AS sender_fanout
-    FROM pathed p
-    WHERE internal_looking
-),
-signin_near AS (
-    SELECT h.network_message_id, h.recipient,
-        max(CASE WHEN s.ts BETWEEN h.ts - INTERVAL 2 HOUR AND h.ts + INTERVAL 2 HOUR
-                 THEN 1 ELSE 0 END) = 1 AS signin_near,
-        max(CASE WHEN s.ip_address = h.sender_ipv4
-                      AND s.ts BETWEEN h.ts - INTERVAL 12 HOUR AND h.ts + INTERVAL 12 HOUR
-                 THEN 1 ELSE 0 END) = 1 AS signin_same_ip,
-        list(DISTINCT s.country) FILTER (WHERE s.country IS NOT NULL) AS signin_countries
-    FROM history h JOIN signins s
-        ON s.user_principal_name = h.sender AND coalesce(s.error_code, 0) = 0
-        AND s.ts BETWEEN h.ts - INTERVAL 7 DAY AND h.ts + INTERVAL 1 DAY
-    WHERE h.path <> 'authenticated'
-    GROUP BY h.network_message_id, h.recipient
-)
-SELECT h.network_message_id, h.recipient, h.ts, h.day, h.source, h.sender,
-    h.sender_mail_from, h.sender_mail_from_domain, h.sender_from, h.sender_from_domain,
-    h.sender_display_name, h.sender_ipv4, h.subject, h.direction, h.delivery_action,
-    h.connectors, h.connector_name, h.path, h.internal_looking, h.p1_internal, h.p2_internal,
-    h.auth_spf, h.auth_dkim, h.auth_dmarc, h.auth_compauth, h.detection_flags,
-    (h.recipient = lower(h.sender_from) OR h.recipient = lower(h.sender_mail_from))
-        AS self_send,
-    (h.sender_mail_from_domain IS NOT NULL AND h.sender_from_domain IS NOT NULL
-        AND h.sender_mail_from_domain <> h.sender_from_domain) AS p1_p2_mismatch,
-    CASE
-        WHEN NOT (h.p2_internal OR (h.sender_from_domain IS NULL AND h.p1_internal))
-            THEN 'external'
-        WHEN i.signins_total > 0 OR i.auth_sent > 0 THEN 'person'
-        WHEN i.registered_sender OR i.receives_mail THEN 'service'
+    SELECT s.user_principal_name AS upn, count(*) AS signins
+    FROM signins s JOIN who w ON w.sender = s.user_principal_name
+    WHERE coalesce(s.error_code, 0) = 0
+    GROUP BY s.user_principal_name),
+rcv AS (
+    SELECT DISTINCT x.address
+    FROM (SELECT address FROM bl_receivers UNION ALL SELECT address FROM f_rcpt_batch) x
+    JOIN who w ON w.sender = x.address),
+reg AS (SELECT DISTINCT sender FROM t_exceptions)
+SELECT w.sender,
+    CAST(coalesce(s.auth_sent, 0) AS BIGINT) AS auth_sent,
+    CAST(coalesce(g.signins, 0) AS BIGINT) AS signins_total,
+    r.address IS NOT NULL AS receives_mail,
+    e.sender IS NOT NULL AS registered_sender
+FROM who w
+LEFT JOIN sent s ON s.sender = w.sender
+LEFT JOIN signers g ON g.upn = w.sender
+LEFT JOIN rcv r ON r.address = w.sender
+LEFT JOIN reg e ON e.sender = w.sender
+"""
+
+
+def signin_sql(rows: str) -> str:
+    """Sign-in facts of the purported sender around each row of ``rows`` (``sk``, ``ik``,
+    ``ts``): any successful sign-in within two hours, one from the message's own source
+    address within twelve, and the countries of the sign-ins in the week before."""
+    return f"""
+SELECT h.network_message_id, h.recipient,
+    max(CASE WHEN s.ts BETWEEN h.ts - INTERVAL 2 HOUR AND h.ts + INTERVAL 2 HOUR
+             THEN 1 ELSE 0 END) = 1 AS signin_near,
+    max(CASE WHEN h.ik <> '' AND s.ip_address = h.ik
+                  AND s.ts BETWEEN h.ts - INTERVAL 12 HOUR AND h.ts + INTERVAL 12 HOUR
+             THEN 1 ELSE 0 END) = 1 AS signin_same_ip,
+    CASE WHEN count(s.country) > 0 THEN
+        list_sort(list(DISTINCT s.country) FILTER (WHERE s.country IS NOT NULL)) END
+        AS signin_countries
+FROM {rows} h JOIN signins s
+    ON s.user_principal_name = h.sk AND h.sk <> '' AND coalesce(s.error_code, 0) = 0
+    AND s.ts BETWEEN h.ts - INTERVAL 7 DAY AND h.ts + INTERVAL 1 DAY
+GROUP BY h.network_message_id, h.recipient
+"""
+
+
+def identity_columns(
+    scored: str, p1_internal: str, p2_internal: str, from_domain: str, i: str
+) -> dict[str, str]:
+    """The identity facts of a row from its identity row ``i`` (``identity_sql``); NULL
+    outside the scored population. Shared by the plan and the refresh of earlier rows."""
+    return {
+        "identity_class": f"""CASE
+        WHEN NOT ({scored}) THEN NULL
+        WHEN NOT ({p2_internal} OR ({from_domain} IS NULL AND {p1_internal})) THEN 'external'
+        WHEN {i}.signins_total > 0 OR {i}.auth_sent > 0 THEN 'person'
+        WHEN {i}.registered_sender OR {i}.receives_mail THEN 'service'
         ELSE 'nobody'
-    END AS identity_class,
-    coalesce(i.auth_sent, 0) AS sender_auth_sent,
-    coalesce(i.signins_total, 0) AS sender_signins,
-    coalesce(i.receives_mail, false) AS sender_receives_mail,
-    coalesce(i.registered_sender, false) AS registered_sender,
+    END""",
+        "sender_auth_sent": f"CASE WHEN {scored} THEN coalesce({i}.auth_sent, 0) END",
+        "sender_signins": f"CASE WHEN {scored} THEN coalesce({i}.signins_total, 0) END",
+        "sender_receives_mail": f"CASE WHEN {scored} THEN coalesce({i}.receives_mail, false) END",
+        "registered_sender": f"CASE WHEN {scored} THEN coalesce({i}.registered_sender, false) END",
+    }
+
+
+def feature_plan(header_columns: str) -> list[Step]:
+    """The steps from the inputs to ``f_features`` (one row per internal-looking message and
+    recipient, in the column order of the ``features`` table).
+
+    ``header_columns`` is the select list of header facts over ``hd`` (``f_headers``).
+    """
+    return [
+        Step("f_domains", "SELECT DISTINCT domain FROM t_domains WHERE domain IS NOT NULL"),
+        # The internal-looking rows of the batch, narrow: what every baseline is made of.
+        Step(
+            "f_il",
+            f"""
+SELECT m.network_message_id, m.recipient, m.ts,
+    CAST(date_trunc('day', m.ts) AS DATE) AS day,
+    CAST(hour(m.ts) AS BIGINT) AS hour_of_day,
+    coalesce({_s("m")}, '') AS sk,
+    coalesce(m.sender_ipv4, '') AS ik,
+    {_auth("m")} AS auth
+FROM f_batch m
+LEFT JOIN f_domains d1 ON d1.domain = m.sender_mail_from_domain
+LEFT JOIN f_domains d2 ON d2.domain = m.sender_from_domain
+WHERE d1.domain IS NOT NULL OR d2.domain IS NOT NULL""",
+        ),
+        # The scored population of the batch.
+        Step("f_sc", "SELECT * FROM f_il WHERE NOT auth"),
+        Step(
+            "f_first_day",
+            """
+SELECT min(d0) AS d0 FROM (
+    SELECT d0 FROM bl_first_day
+    UNION ALL SELECT CAST(date_trunc('day', min(ts)) AS DATE) AS d0 FROM f_batch) x""",
+        ),
+        # Identity facts of this batch, over every message (not only internal-looking).
+        Step(
+            "f_ident_batch",
+            f"""
+SELECT {_s("m")} AS sender,
+    CAST(sum(CASE WHEN m.direction IN ('Intra-org', 'Outbound') THEN 1 ELSE 0 END) AS BIGINT)
+        AS auth_sent,
+    count(*) AS total_sent
+FROM f_batch m WHERE {_s("m")} IS NOT NULL
+GROUP BY {_s("m")}""",
+        ),
+        Step(
+            "f_rcpt_batch",
+            """
+SELECT DISTINCT recipient AS address FROM f_batch
+WHERE direction IN ('Inbound', 'Intra-org') AND coalesce(delivery_action, '') <> 'Blocked'""",
+        ),
+        # Novelty: distinct earlier days per sender and source, per source, per sender.
+        Step("f_days_new", "SELECT DISTINCT sk, ik, day FROM f_il"),
+        Step(
+            "f_prior_days",
+            """
+WITH d AS (SELECT sk, ik, day FROM bl_days UNION SELECT sk, ik, day FROM f_days_new),
+sip AS (
+    SELECT sk, ik, day, row_number() OVER (PARTITION BY sk, ik ORDER BY day) - 1 AS n
+    FROM d),
+ipd AS (
+    SELECT ik, day, row_number() OVER (PARTITION BY ik ORDER BY day) - 1 AS n
+    FROM (SELECT DISTINCT ik, day FROM d) x),
+sd AS (
+    SELECT sk, day, row_number() OVER (PARTITION BY sk ORDER BY day) - 1 AS n
+    FROM (SELECT DISTINCT sk, day FROM d) x)
+SELECT k.sk, k.ik, k.day, sip.n AS sender_ip_prior_days, ipd.n AS tenant_ip_prior_days,
+    sd.n AS sender_prior_days
+FROM (SELECT DISTINCT sk, ik, day FROM f_sc) k
+JOIN sip ON sip.sk = k.sk AND sip.ik = k.ik AND sip.day = k.day
+JOIN ipd ON ipd.ik = k.ik AND ipd.day = k.day
+JOIN sd ON sd.sk = k.sk AND sd.day = k.day""",
+        ),
+        # Earlier messages of the sender (and in this hour of day): totals of earlier runs,
+        # per-day sums of this batch, and a rank inside the row's own day.
+        Step(
+            "f_counts",
+            f"""
+WITH keys AS (SELECT DISTINCT sk, day FROM f_sc),
+sdh AS (
+    SELECT i.sk, i.day, i.hour_of_day, count(*) AS n
+    FROM f_il i JOIN (SELECT DISTINCT sk FROM keys) s ON s.sk = i.sk
+    GROUP BY i.sk, i.day, i.hour_of_day),
+sd AS (SELECT sk, day, sum(n) AS n FROM sdh GROUP BY sk, day),
+cum_d AS (
+    SELECT sk, day, sum(n) OVER (PARTITION BY sk ORDER BY day
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - n AS before
+    FROM sd),
+cum_h AS (
+    SELECT sk, hour_of_day, day,
+        sum(n) OVER (PARTITION BY sk, hour_of_day ORDER BY day
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - n AS before
+    FROM sdh),
+st AS (
+    SELECT b.sk, b.hour_of_day, sum(b.n) AS n
+    FROM bl_sender_hours b JOIN (SELECT DISTINCT sk FROM keys) s ON s.sk = b.sk
+    GROUP BY b.sk, b.hour_of_day),
+st_all AS (SELECT sk, sum(n) AS n FROM st GROUP BY sk),
+ranked AS (
+    SELECT i.network_message_id, i.recipient, i.auth, i.sk, i.day, i.hour_of_day,
+        row_number() OVER (PARTITION BY i.sk, i.day ORDER BY {ROW_ORDER}) - 1 AS r_day,
+        row_number() OVER (PARTITION BY i.sk, i.day, i.hour_of_day ORDER BY {ROW_ORDER}) - 1
+            AS r_hour
+    FROM f_il i JOIN keys k ON k.sk = i.sk AND k.day = i.day)
+SELECT r.network_message_id, r.recipient,
+    CAST(coalesce(a.n, 0) + d.before + r.r_day AS BIGINT) AS sender_prior_msgs,
+    CAST(coalesce(h2.n, 0) + h.before + r.r_hour AS BIGINT) AS sender_prior_in_hour
+FROM ranked r
+JOIN cum_d d ON d.sk = r.sk AND d.day = r.day
+JOIN cum_h h ON h.sk = r.sk AND h.hour_of_day = r.hour_of_day AND h.day = r.day
+LEFT JOIN st_all a ON a.sk = r.sk
+LEFT JOIN st h2 ON h2.sk = r.sk AND h2.hour_of_day = r.hour_of_day
+WHERE NOT r.auth""",
+        ),
+        # Earlier messages from this sender to this recipient.
+        Step(
+            "f_pairs",
+            """
+WITH keys AS (SELECT DISTINCT sk, recipient FROM f_sc),
+st AS (
+    SELECT b.sk, b.recipient, sum(b.n) AS n
+    FROM bl_pairs b JOIN keys k ON k.sk = b.sk AND k.recipient = b.recipient
+    GROUP BY b.sk, b.recipient),
+ranked AS (
+    SELECT i.network_message_id, i.recipient, i.sk, i.auth,
+        row_number() OVER (PARTITION BY i.sk, i.recipient ORDER BY i.ts, i.network_message_id)
+            - 1 AS r
+    FROM f_il i JOIN keys k ON k.sk = i.sk AND k.recipient = i.recipient)
+SELECT r.network_message_id, r.recipient, CAST(coalesce(st.n, 0) + r.r AS BIGINT)
+    AS pair_prior_msgs
+FROM ranked r LEFT JOIN st ON st.sk = r.sk AND st.recipient = r.recipient
+WHERE NOT r.auth""",
+        ),
+        # Distinct sources the sender arrived from anonymously so far (this row included).
+        Step(
+            "f_sources",
+            f"""
+WITH firsts AS (
+    SELECT s.network_message_id, s.recipient, s.sk, s.ts,
+        CASE WHEN s.ik <> '' AND b.sk IS NULL
+                  AND row_number() OVER (PARTITION BY s.sk, s.ik ORDER BY {ROW_ORDER}) = 1
+             THEN 1 ELSE 0 END AS fresh
+    FROM f_sc s LEFT JOIN bl_sources b ON b.sk = s.sk AND b.ik = s.ik),
+known AS (SELECT sk, count(*) AS n FROM bl_sources GROUP BY sk)
+SELECT f.network_message_id, f.recipient,
+    CAST(coalesce(k.n, 0) + sum(f.fresh) OVER (
+        PARTITION BY f.sk ORDER BY {ROW_ORDER}
+        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS sender_sources_so_far
+FROM firsts f LEFT JOIN known k ON k.sk = f.sk""",
+        ),
+        # Bursts and fan-out per source: only the hours a scored row looks back into.
+        Step(
+            "f_source_windows",
+            f"""
+WITH buckets AS (
+    SELECT DISTINCT ik, date_trunc('hour', ts) AS hb FROM f_sc
+    UNION
+    SELECT DISTINCT ik, date_trunc('hour', ts) - INTERVAL 1 HOUR AS hb FROM f_sc),
+rws AS (
+    SELECT i.network_message_id, i.recipient, i.ts, i.ik, NOT i.auth AS scored
+    FROM f_il i JOIN buckets b ON b.ik = i.ik AND b.hb = date_trunc('hour', i.ts)
+    UNION ALL
+    SELECT t.network_message_id, t.recipient, t.ts, t.ik, false AS scored
+    FROM f_tail t JOIN buckets b ON b.ik = t.ik AND b.hb = date_trunc('hour', t.ts)),
+w AS (
+    SELECT network_message_id, recipient, scored,
+        count(*) OVER (PARTITION BY ik ORDER BY ts RANGE BETWEEN
+            INTERVAL {BURST_MINUTES} MINUTE PRECEDING AND CURRENT ROW) AS source_burst,
+        count(DISTINCT recipient) OVER (PARTITION BY ik ORDER BY ts RANGE BETWEEN
+            INTERVAL {FANOUT_MINUTES} MINUTE PRECEDING AND CURRENT ROW) AS source_fanout
+    FROM rws)
+SELECT network_message_id, recipient, source_burst, source_fanout FROM w WHERE scored""",
+        ),
+        # Fan-out per sender across its anonymous sources.
+        Step(
+            "f_sender_fanout",
+            f"""
+WITH rws AS (
+    SELECT network_message_id, recipient, ts, sk, true AS scored FROM f_sc
+    UNION ALL
+    SELECT network_message_id, recipient, ts, sk, false AS scored FROM f_tail WHERE NOT auth),
+w AS (
+    SELECT network_message_id, recipient, scored,
+        count(DISTINCT recipient) OVER (PARTITION BY sk ORDER BY ts RANGE BETWEEN
+            INTERVAL {FANOUT_MINUTES} MINUTE PRECEDING AND CURRENT ROW) AS sender_fanout
+    FROM rws)
+SELECT network_message_id, recipient, sender_fanout FROM w WHERE scored""",
+        ),
+        Step(
+            "f_history",
+            """
+SELECT s.network_message_id, s.recipient,
+    CAST(d.sender_ip_prior_days AS BIGINT) AS sender_ip_prior_days,
+    CAST(d.tenant_ip_prior_days AS BIGINT) AS tenant_ip_prior_days,
+    CAST(p.pair_prior_msgs AS BIGINT) AS pair_prior_msgs,
+    CAST(c.sender_prior_msgs AS BIGINT) AS sender_prior_msgs,
+    CAST(d.sender_prior_days AS BIGINT) AS sender_prior_days,
+    CAST(so.sender_sources_so_far AS BIGINT) AS sender_sources_so_far,
+    CAST(c.sender_prior_in_hour AS BIGINT) AS sender_prior_in_hour,
+    CAST(w.source_burst AS BIGINT) AS source_burst,
+    CAST(w.source_fanout AS BIGINT) AS source_fanout,
+    CAST(sf.sender_fanout AS BIGINT) AS sender_fanout
+FROM f_sc s
+JOIN f_prior_days d ON d.sk = s.sk AND d.ik = s.ik AND d.day = s.day
+JOIN f_counts c ON c.network_message_id = s.network_message_id AND c.recipient = s.recipient
+JOIN f_pairs p ON p.network_message_id = s.network_message_id AND p.recipient = s.recipient
+JOIN f_sources so
+    ON so.network_message_id = s.network_message_id AND so.recipient = s.recipient
+JOIN f_source_windows w
+    ON w.network_message_id = s.network_message_id AND w.recipient = s.recipient
+JOIN f_sender_fanout sf
+    ON sf.network_message_id = s.network_message_id AND sf.recipient = s.recipient""",
+        ),
+        Step("f_identity", identity_sql("f_sc")),
+        Step("f_signin", signin_sql("f_sc")),
+        # What the tenant says about each source address.
+        Step(
+            "f_ipfacts",
+            f"""
+WITH ips AS (
+    SELECT ip, {ipv4_int_sql("ip")} AS ip_int
+    FROM (SELECT DISTINCT ik AS ip FROM f_il WHERE ik <> '') x)
+SELECT i.ip,
+    max(CASE WHEN r.kind = 'office' THEN 1 ELSE 0 END) = 1 AS ip_office,
+    max(CASE WHEN r.kind = 'connector' THEN 1 ELSE 0 END) = 1 AS ip_connector_range,
+    list_sort(list(DISTINCT r.label) FILTER (WHERE r.kind = 'spf')) AS spf_domains,
+    list_sort(list(DISTINCT r.label) FILTER (WHERE r.kind = 'exception')) AS exception_ids
+FROM ips i LEFT JOIN t_ranges r ON i.ip_int BETWEEN r.start_ip AND r.end_ip
+GROUP BY i.ip""",
+        ),
+        # Which registered exceptions cover each sender, source and day. An exception's
+        # sender pattern is an address, ``*@domain`` or ``*``; one without sources covers its
+        # senders from anywhere.
+        Step(
+            "f_coverage",
+            """
+WITH k AS (
+    SELECT d.sk, d.ik, d.day, CASE WHEN d.sk = '' THEN NULL ELSE d.sk END AS sender,
+        coalesce(f.exception_ids, []) AS exception_source_ids
+    FROM f_days_new d LEFT JOIN f_ipfacts f ON f.ip = d.ik)
+SELECT k.sk, k.ik, k.day,
+    list_sort(list(DISTINCT e.id)) AS covering_ids,
+    max(CASE WHEN e.expires IS NULL OR e.expires >= k.day THEN 1 ELSE 0 END) = 1
+        AS covered_in_date,
+    list_sort(list(DISTINCT e.id) FILTER (WHERE e.expires < k.day)) AS covering_expired_ids
+FROM k JOIN t_exceptions e
+    ON (e.sender = k.sender OR e.sender = '*'
+        OR (e.sender LIKE '*@%' AND split_part(k.sender, '@', 2) = substr(e.sender, 3)))
+    AND (NOT e.has_sources OR list_contains(k.exception_source_ids, e.id))
+GROUP BY k.sk, k.ik, k.day""",
+        ),
+        Step("f_features", _final_sql(header_columns), materialise=False),
+    ]
+
+
+def _final_sql(header_columns: str) -> str:
+    sender = _s("m")
+    scored = f"NOT {_auth('m')}"
+    history = ",\n    ".join(f"h.{c}" for c in HISTORY_COLUMNS)
+    identity = ",\n    ".join(
+        f"{sql} AS {name}"
+        for name, sql in identity_columns(
+            scored, "d1.domain IS NOT NULL", "d2.domain IS NOT NULL", "m.sender_from_domain", "i"
+        ).items()
+    )
+    return f"""
+SELECT m.network_message_id, m.recipient, m.ts, CAST(date_trunc('day', m.ts) AS DATE) AS day,
+    m.source, {sender} AS sender,
+    m.sender_mail_from, m.sender_mail_from_domain, m.sender_from, m.sender_from_domain,
+    m.sender_display_name, m.sender_ipv4, m.subject, m.direction, m.delivery_action,
+    m.connectors, c.name AS connector_name,
+    CASE
+        WHEN m.direction IN ('Intra-org', 'Outbound') THEN 'authenticated'
+        WHEN m.direction = 'Inbound' AND m.connectors IS NOT NULL THEN
+            CASE WHEN c.connector_type = 'OnPremises' THEN 'onprem_connector'
+                 ELSE 'partner_connector' END
+        WHEN m.direction = 'Inbound' THEN 'direct_send'
+        ELSE 'unknown'
+    END AS path,
+    true AS internal_looking,
+    d1.domain IS NOT NULL AS p1_internal,
+    d2.domain IS NOT NULL AS p2_internal,
+    m.auth_spf, m.auth_dkim, m.auth_dmarc, m.auth_compauth, m.detection_flags,
+    (m.recipient = lower(m.sender_from) OR m.recipient = lower(m.sender_mail_from))
+        AS self_send,
+    (m.sender_mail_from_domain IS NOT NULL AND m.sender_from_domain IS NOT NULL
+        AND m.sender_mail_from_domain <> m.sender_from_domain) AS p1_p2_mismatch,
+    {identity},
     coalesce(sn.signin_near, false) AS signin_near,
     coalesce(sn.signin_same_ip, false) AS signin_same_ip,
     sn.signin_countries,
     coalesce(f.ip_office, false) AS ip_office,
     coalesce(f.ip_connector_range, false) AS ip_connector_range,
     coalesce(f.spf_domains, []) AS spf_domains,
-    list_contains(coalesce(f.spf_domains, []), h.sender_mail_from_domain) AS ip_in_p1_spf,
+    list_contains(coalesce(f.spf_domains, []), m.sender_mail_from_domain) AS ip_in_p1_spf,
     coalesce(f.exception_ids, []) AS exception_source_ids,
-    coalesce(len(f.exception_ids), 0) > 0 AS on_exception_source,
-    h.sender_ip_prior_days, h.tenant_ip_prior_days, h.pair_prior_msgs, h.sender_prior_msgs,
-    h.sender_prior_days, h.sender_sources_so_far,
-    h.sender_prior_in_hour, h.source_burst, h.source_fanout, h.sender_fanout,
-    datediff('day', fd.d0, h.day) >= {WARMUP_DAYS} AS baseline_mature,
-    regexp_matches(lower(coalesce(h.subject, '')), '{LURE_SUBJECT}') AS lure_subject,
-    list_contains(coalesce(h.detection_flags, []), 'Spoof intra-org') AS ms_spoof_intra_org
-FROM history h
-CROSS JOIN first_day fd
-LEFT JOIN identity i ON i.sender = h.sender
-LEFT JOIN ip_facts f ON f.ip = h.sender_ipv4
-LEFT JOIN signin_near sn
-    ON sn.network_message_id = h.network_message_id AND sn.recipient = h.recipient
-"""
-
-
-def coverage_sql(features: str = "features") -> str:
-    """Which registered exception covers each feature row (sender and source both match).
-
-    Needs table ``features``. An exception's sender pattern is an address, ``*@domain`` or
-    ``*``; an exception without sources covers its senders from anywhere.
-    """
-    return f"""
-SELECT f.network_message_id, f.recipient,
-    list(DISTINCT e.id) AS covering_ids,
-    max(CASE WHEN e.expires IS NULL OR e.expires >= f.day THEN 1 ELSE 0 END) = 1
-        AS covered_in_date,
-    list(DISTINCT e.id) FILTER (WHERE e.expires < f.day) AS covering_expired_ids
-FROM {features} f JOIN t_exceptions e
-    ON (e.sender = f.sender OR e.sender = '*'
-        OR (e.sender LIKE '*@%' AND split_part(f.sender, '@', 2) = substr(e.sender, 3)))
-    AND (NOT e.has_sources OR list_contains(f.exception_source_ids, e.id))
-GROUP BY f.network_message_id, f.recipient
-"""
+    coalesce(array_length(f.exception_ids), 0) > 0 AS on_exception_source,
+    {history},
+    datediff('day', fd.d0, CAST(date_trunc('day', m.ts) AS DATE)) >= {WARMUP_DAYS}
+        AS baseline_mature,
+    regexp_matches(lower(coalesce(m.subject, '')), '{LURE_SUBJECT}') AS lure_subject,
+    list_contains(coalesce(m.detection_flags, []), 'Spoof intra-org') AS ms_spoof_intra_org,
+    cv.covering_ids IS NOT NULL AS covered,
+    coalesce(cv.covered_in_date, false) AS covered_in_date,
+    coalesce(array_length(cv.covering_expired_ids) > 0, false) AS covered_expired,
+    coalesce(cv.covering_ids, []) AS covering_ids,
+    coalesce(cv.covering_expired_ids, []) AS covering_expired_ids,
+    (h.sender_prior_msgs >= {UNUSUAL_HOUR_MIN_HISTORY}
+     AND h.sender_prior_in_hour < {UNUSUAL_HOUR_SHARE} * h.sender_prior_msgs) AS unusual_hour,
+    {header_columns}
+FROM f_batch m
+LEFT JOIN f_domains d1 ON d1.domain = m.sender_mail_from_domain
+LEFT JOIN f_domains d2 ON d2.domain = m.sender_from_domain
+LEFT JOIN t_connectors c ON lower(m.connectors) = lower(c.name)
+LEFT JOIN f_history h
+    ON h.network_message_id = m.network_message_id AND h.recipient = m.recipient
+LEFT JOIN f_identity i ON i.sender = {sender}
+LEFT JOIN f_signin sn
+    ON sn.network_message_id = m.network_message_id AND sn.recipient = m.recipient
+LEFT JOIN f_ipfacts f ON f.ip = m.sender_ipv4
+LEFT JOIN f_coverage cv
+    ON cv.sk = coalesce({sender}, '') AND cv.ik = coalesce(m.sender_ipv4, '')
+    AND cv.day = CAST(date_trunc('day', m.ts) AS DATE)
+LEFT JOIN f_headers hd ON hd.network_message_id = m.network_message_id
+CROSS JOIN f_first_day fd
+WHERE d1.domain IS NOT NULL OR d2.domain IS NOT NULL"""

@@ -1,0 +1,375 @@
+"""Benchmarks of ``dsguard analyze`` against the DuckDB floor and a pandas implementation.
+
+Run by hand or in a separate CI job, never as unit tests:
+
+    python benchmarks/run.py --rows 1000000 --rows 10000000 --work /tmp/dsguard-bench \\
+        --repeat 3 --incremental-rows 1000000 --readme benchmarks/README.md
+
+For each size: generate a synthetic bundle (``dsguard synth --rows N``), then, in separate
+processes, measure the floor (``floor.py``: DuckDB reads every column of the same CSV once),
+``dsguard analyze`` end to end (per-stage times from ``DSGUARD_PROFILE``) and the pandas
+implementation (``pandas_detect.py``). Each measure is the median of ``--repeat`` runs;
+wall time, rows per second and peak RSS of the whole process tree are recorded. The
+incremental scenario analyses a month of daily files, adds one day and analyses again, and
+compares the alerts with a full rerun of the same 31 days (and, with ``--daily-check``, the
+single-file bundle with its daily split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+from harness import Measure, dsguard, measure, python_script, write_results
+
+MARK_START = "<!-- results:start -->"
+MARK_END = "<!-- results:end -->"
+
+
+def median_measure(name: str, runs: list[Measure]) -> Measure:
+    """The run with the median wall time (its RSS and extras travel with it)."""
+    ordered = sorted(runs, key=lambda m: m.seconds)
+    mid = ordered[len(ordered) // 2]
+    mid.name = name
+    mid.extra["runs_s"] = [round(m.seconds, 2) for m in runs]
+    mid.extra["peak_rss_mb_max"] = round(max(m.peak_rss_mb for m in runs), 1)
+    return mid
+
+
+def synth(work: Path, rows: int, days: int = 30, reuse: bool = False) -> tuple[Path, Measure]:
+    bundle = work / f"bundle-{rows}-{days}d"
+    if reuse and (bundle / "email_events.csv").exists():
+        return bundle, Measure("synth", 0.0, 0.0, rows=rows, extra={"reused": True})
+    shutil.rmtree(bundle, ignore_errors=True)
+    m, _ = measure(
+        "synth",
+        dsguard("synth", str(bundle), "--rows", str(rows), "--days", str(days), "--json", "-q"),
+        rows=rows,
+    )
+    return bundle, m
+
+
+def floor(csv: Path, rows: int, repeat: int) -> Measure:
+    runs = []
+    for _ in range(repeat):
+        m, out = measure("floor", python_script("floor.py", str(csv)), rows=rows)
+        m.extra["query_s"] = json.loads(out)["seconds"]
+        runs.append(m)
+    return median_measure("duckdb floor (full-column scan)", runs)
+
+
+def analyze(
+    bundle: Path,
+    out: Path,
+    rows: int,
+    *,
+    memory_limit: str | None,
+    engine: str = "duckdb",
+    fresh: bool = True,
+    name: str = "dsguard analyze",
+) -> Measure:
+    if fresh:
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    profile = out.parent / f"{out.name}.profile.json"
+    argv = dsguard("analyze", str(bundle), "--out", str(out), "--json")
+    if memory_limit:
+        argv += ["--memory-limit", memory_limit]
+    if engine != "duckdb":
+        argv += ["--engine", engine]
+    m, stdout = measure(name, argv, rows=rows, env={"DSGUARD_PROFILE": str(profile)})
+    summary = json.loads(stdout)
+    m.extra["counts"] = summary.get("counts", {})
+    if profile.exists():
+        m.extra["profile"] = json.loads(profile.read_text())
+    return m
+
+
+def pandas_run(bundle: Path, rows: int, repeat: int, cap_mb: float | None) -> Measure:
+    runs = []
+    for _ in range(repeat):
+        m, out = measure(
+            "pandas", python_script("pandas_detect.py", str(bundle)), rows=rows, rss_cap_mb=cap_mb
+        )
+        if "killed_at_rss_cap_mb" in m.extra:
+            return m  # no point repeating a run that cannot finish here
+        m.extra.update(json.loads(out))
+        runs.append(m)
+    return median_measure("pandas implementation", runs)
+
+
+def alerts_of(out: Path) -> list[dict[str, Any]]:
+    path = out / "alerts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def same_alerts(a: Path, b: Path) -> bool:
+    return alerts_of(a) == alerts_of(b)
+
+
+def incremental(work: Path, rows: int, memory_limit: str | None) -> dict[str, Any]:
+    """A month of daily files, then one more day: incremental run vs. full rerun."""
+    from split_daily import split
+
+    per_day = rows // 30
+    source, gen = synth(work, per_day * 31, days=31, reuse=True)
+    root = work / f"incremental-{rows}"
+    everything = root / "all-days"
+    if not everything.exists():
+        split(source, everything)
+    last = sorted(p.name for p in everything.glob("email_events_*.csv"))[-1]
+    last_day = last.removeprefix("email_events_").removesuffix(".csv")
+    bundle = root / "bundle"
+    shutil.rmtree(bundle, ignore_errors=True)
+    bundle.mkdir(parents=True)
+    new_files = []
+    for f in everything.rglob("*"):
+        if f.is_dir():
+            continue
+        rel = f.relative_to(everything)
+        day_file = last_day in f.name or last_day.replace("-", "") in f.name[:8]
+        if day_file:
+            new_files.append(rel)
+            continue
+        (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, bundle / rel)
+    out = root / "out-incremental"
+    month = analyze(bundle, out, per_day * 30, memory_limit=memory_limit, name="analyze month")
+    for rel in new_files:
+        (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(everything / rel, bundle / rel)
+    plus_day = analyze(
+        bundle, out, per_day, memory_limit=memory_limit, fresh=False, name="analyze +1 day"
+    )
+    full = analyze(
+        bundle,
+        root / "out-full",
+        per_day * 31,
+        memory_limit=memory_limit,
+        name="analyze 31 days from scratch",
+    )
+    return {
+        "rows_per_day": per_day,
+        "generate": gen.as_dict(),
+        "month": month.as_dict(),
+        "plus_one_day": plus_day.as_dict(),
+        "full_rerun": full.as_dict(),
+        "same_alerts_as_full_rerun": same_alerts(out, root / "out-full"),
+    }
+
+
+def daily_check(work: Path, bundle: Path, rows: int, memory_limit: str | None) -> dict[str, Any]:
+    """The same bundle as one file and as daily files must give the same alerts."""
+    from split_daily import split
+
+    daily = work / f"daily-{rows}"
+    if not daily.exists():
+        split(bundle, daily)
+    single_out = work / f"out-{rows}"
+    if not (single_out / "alerts.jsonl").exists():
+        analyze(bundle, single_out, rows, memory_limit=memory_limit)
+    daily_out = work / f"out-daily-{rows}"
+    m = analyze(daily, daily_out, rows, memory_limit=memory_limit, name="analyze (daily files)")
+    return {"measure": m.as_dict(), "same_alerts": same_alerts(single_out, daily_out)}
+
+
+def machine() -> dict[str, Any]:
+    import duckdb
+
+    return {
+        "python": sys.version.split()[0],
+        "duckdb": duckdb.__version__,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+# ----------------------------------------------------------------------------- report
+def fmt_s(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f} s"
+
+
+def fmt_rate(m: dict[str, Any]) -> str:
+    r = m.get("rows_per_second")
+    return "–" if not r else f"{r / 1000:,.0f}k/s"
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        "| rows | step | wall | rows/s | peak RSS | ratio |",
+        "|---:|---|---:|---:|---:|---|",
+    ]
+    for size in results["sizes"]:
+        n = f"{size['rows'] / 1e6:g}M"
+        fl, an, pd_ = size["floor"], size["analyze"], size.get("pandas")
+        rows = [("generate (`dsguard synth`)", size["synth"], "")]
+        rows.append(("DuckDB full-column scan (floor)", fl, "1.0× floor"))
+        rows.append(
+            ("`dsguard analyze` end to end", an, f"{an['seconds'] / fl['seconds']:.1f}× floor")
+        )
+        prof = an.get("extra", {}).get("profile", {})
+        for stage, secs in prof.get("timings", {}).items():
+            lines_extra = f"{secs / fl['seconds']:.1f}× floor"
+            rows.append((f"  stage `{stage}`", {"seconds": secs}, lines_extra))
+        if pd_ and pd_.get("extra", {}).get("killed_at_rss_cap_mb"):
+            cap = pd_["extra"]["killed_at_rss_cap_mb"]
+            rows.append(
+                (
+                    f"pandas implementation (killed above {cap:,.0f} MB RSS)",
+                    {**pd_, "seconds": None, "rows_per_second": None},
+                    f"did not finish; analyze peaks at {an['peak_rss_mb']:,.0f} MB",
+                )
+            )
+        elif pd_:
+            rows.append(
+                (
+                    "pandas implementation",
+                    pd_,
+                    f"analyze is {pd_['seconds'] / an['seconds']:.1f}× faster",
+                )
+            )
+        if size.get("spark"):
+            sp = size["spark"]
+            rows.append(
+                (
+                    "`analyze --engine spark` (local[2])",
+                    sp,
+                    f"{sp['seconds'] / fl['seconds']:.1f}× floor",
+                )
+            )
+        for label, m, ratio in rows:
+            rss = m.get("peak_rss_mb")
+            lines.append(
+                f"| {n} | {label} | {fmt_s(m.get('seconds'))} | {fmt_rate(m)} | "
+                f"{'–' if not rss else f'{rss:,.0f} MB'} | {ratio} |"
+            )
+    inc = results.get("incremental")
+    if inc:
+        n = f"{inc['rows_per_day'] * 30 / 1e6:g}M + 1 day"
+        full = inc["full_rerun"]["seconds"]
+        for label, key in (
+            ("analyze the month (30 daily files)", "month"),
+            ("analyze again with one more day", "plus_one_day"),
+            ("analyze the 31 days from scratch", "full_rerun"),
+        ):
+            m = inc[key]
+            ratio = "" if key != "plus_one_day" else f"{m['seconds'] / full:.2f}× full rerun"
+            lines.append(
+                f"| {n} | {label} | {fmt_s(m['seconds'])} | {fmt_rate(m)} | "
+                f"{m['peak_rss_mb']:,.0f} MB | {ratio} |"
+            )
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, results: dict[str, Any], command: str) -> None:
+    text = readme.read_text(encoding="utf-8") if readme.exists() else ""
+    m = results["machine"]
+    body = (
+        f"{MARK_START}\n"
+        f"Measured {m['when']} on {m['cpus']} CPUs, {m['memory_gb']} GB RAM, "
+        f"Python {m['python']}, DuckDB {m['duckdb']}; median of "
+        f"{results['repeat']} runs below 5M rows, {results['repeat_large']} above; "
+        f"DuckDB memory limit {results['memory_limit']}. The machine was shared with other "
+        f"work, so single timings vary by ±20%:\n\n"
+        f"```\n{command}\n```\n\n{table(results)}\n{MARK_END}"
+    )
+    if MARK_START in text and MARK_END in text:
+        head, rest = text.split(MARK_START, 1)
+        _, tail = rest.split(MARK_END, 1)
+        text = head + body + tail
+    else:
+        text = text + "\n" + body + "\n"
+    readme.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, action="append", required=True)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/dsguard-bench"))
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--repeat-large", type=int, default=1, help="repeats for sizes of 5M rows and more"
+    )
+    ap.add_argument("--memory-limit", default="1GB")
+    ap.add_argument("--skip-pandas", action="store_true")
+    ap.add_argument(
+        "--pandas-rss-cap-mb",
+        type=float,
+        default=12000,
+        help="kill the pandas run beyond this resident size (shared machines)",
+    )
+    ap.add_argument("--spark-rows", type=int, default=None, help="also time --engine spark")
+    ap.add_argument("--incremental-rows", type=int, default=None)
+    ap.add_argument("--daily-check", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="reuse generated bundles")
+    ap.add_argument("--results", type=Path, default=Path(__file__).parent / "results.json")
+    ap.add_argument("--readme", type=Path, default=None)
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "repeat": args.repeat,
+        "repeat_large": args.repeat_large,
+        "memory_limit": args.memory_limit,
+        "command": command,
+        "sizes": [],
+    }
+    for rows in args.rows:
+        repeat = args.repeat if rows < 5_000_000 else args.repeat_large
+        bundle, gen = synth(args.work, rows, reuse=args.reuse)
+        size: dict[str, Any] = {"rows": rows, "repeat": repeat, "synth": gen.as_dict()}
+        print(f"[{rows}] synth {gen.seconds:.1f}s", flush=True)
+        size["floor"] = floor(bundle / "email_events.csv", rows, repeat).as_dict()
+        print(f"[{rows}] floor {size['floor']['seconds']:.1f}s", flush=True)
+        runs = [
+            analyze(bundle, args.work / f"out-{rows}", rows, memory_limit=args.memory_limit)
+            for _ in range(repeat)
+        ]
+        size["analyze"] = median_measure("dsguard analyze", runs).as_dict()
+        print(f"[{rows}] analyze {size['analyze']['seconds']:.1f}s", flush=True)
+        if not args.skip_pandas:
+            size["pandas"] = pandas_run(bundle, rows, repeat, args.pandas_rss_cap_mb).as_dict()
+            print(f"[{rows}] pandas {size['pandas']['seconds']:.1f}s", flush=True)
+        if args.spark_rows == rows:
+            size["spark"] = analyze(
+                bundle,
+                args.work / f"out-spark-{rows}",
+                rows,
+                memory_limit=args.memory_limit,
+                engine="spark",
+                name="dsguard analyze --engine spark",
+            ).as_dict()
+            print(f"[{rows}] spark {size['spark']['seconds']:.1f}s", flush=True)
+        if args.daily_check:
+            size["daily"] = daily_check(args.work, bundle, rows, args.memory_limit)
+            print(f"[{rows}] daily files same alerts: {size['daily']['same_alerts']}", flush=True)
+        results["sizes"].append(size)
+        write_results(args.results, results)
+    if args.incremental_rows:
+        results["incremental"] = incremental(args.work, args.incremental_rows, args.memory_limit)
+        inc = results["incremental"]
+        print(
+            f"[incremental] +1 day {inc['plus_one_day']['seconds']:.1f}s, full "
+            f"{inc['full_rerun']['seconds']:.1f}s, same alerts: "
+            f"{inc['same_alerts_as_full_rerun']}",
+            flush=True,
+        )
+    write_results(args.results, results)
+    print(table(results))
+    if args.readme:
+        update_readme(args.readme, results, command)
+
+
+if __name__ == "__main__":
+    main()
