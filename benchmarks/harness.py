@@ -1,9 +1,10 @@
 """Measure a command: wall time and peak resident memory of its whole process tree.
 
 Every measured step runs in its own subprocess, so one step's memory never counts against
-another and a crash is contained. Peak RSS is sampled with psutil (the sum over the process
-and its children, which matters for Spark's JVM) and cross-checked with the kernel's
-``ru_maxrss`` of the direct child; the larger is reported.
+another and a crash is contained. Peak RSS is sampled with psutil every 50 ms (the sum over
+the process and its children, which matters for Spark's JVM). The kernel's ``ru_maxrss`` is
+not used: Linux copies the parent's high-water mark into a forked child, so after a large
+step in the driver it over-reports.
 """
 
 from __future__ import annotations
@@ -96,9 +97,7 @@ def measure(
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        # wait4 reports this child's own peak (ru_maxrss, KiB on Linux), even one that fell
-        # between two samples.
-        _, status, usage = os.wait4(child.pid, 0)
+        _, status, _ = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started
         done.set()
         sampler.join()
@@ -106,7 +105,9 @@ def measure(
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    peak_mb = max(peak / 2**20, usage.ru_maxrss / 1024)
+    # Sampling only: a child's ru_maxrss starts from its parent's high-water mark at fork
+    # (Linux copies it into the child), so it over-reports after a large step in this process.
+    peak_mb = peak / 2**20
     m = Measure(name, seconds, peak_mb, rows=rows, returncode=child.returncode)
     if capped:
         m.extra["killed_at_rss_cap_mb"] = rss_cap_mb

@@ -115,6 +115,15 @@ def same_alerts(a: Path, b: Path) -> bool:
     return alerts_of(a) == alerts_of(b)
 
 
+def _link(src: Path, dst: Path) -> None:
+    """A hard link where the file system allows it (the bundles are gigabytes)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def incremental(work: Path, rows: int, memory_limit: str | None) -> dict[str, Any]:
     """A month of daily files, then one more day: incremental run vs. full rerun."""
     from split_daily import split
@@ -139,13 +148,11 @@ def incremental(work: Path, rows: int, memory_limit: str | None) -> dict[str, An
         if day_file:
             new_files.append(rel)
             continue
-        (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(f, bundle / rel)
+        _link(f, bundle / rel)
     out = root / "out-incremental"
     month = analyze(bundle, out, per_day * 30, memory_limit=memory_limit, name="analyze month")
     for rel in new_files:
-        (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(everything / rel, bundle / rel)
+        _link(everything / rel, bundle / rel)
     plus_day = analyze(
         bundle, out, per_day, memory_limit=memory_limit, fresh=False, name="analyze +1 day"
     )
@@ -294,7 +301,7 @@ def update_readme(readme: Path, results: dict[str, Any], command: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, action="append", required=True)
+    ap.add_argument("--rows", type=int, action="append", default=[])
     ap.add_argument("--work", type=Path, default=Path("/tmp/dsguard-bench"))
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument(
@@ -369,6 +376,23 @@ def main() -> None:
     print(table(results))
     if args.readme:
         update_readme(args.readme, results, command)
+
+
+def merge(parts: list[Path], target: Path) -> dict[str, Any]:
+    """Results of several runs of this script as one (sizes in order, the last incremental)."""
+    merged: dict[str, Any] = {}
+    for p in parts:
+        r = json.loads(p.read_text())
+        if not merged:
+            merged = {**r, "sizes": []}
+        merged["sizes"] += r.get("sizes", [])
+        if r.get("incremental"):
+            merged["incremental"] = r["incremental"]
+        merged["command"] = merged.get("command", "") + (
+            "" if merged.get("command") == r["command"] else "\n" + r["command"]
+        )
+    write_results(target, merged)
+    return merged
 
 
 if __name__ == "__main__":

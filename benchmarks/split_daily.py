@@ -83,6 +83,7 @@ def split_signins(src: Path, out: Path, until: str | None) -> None:
 def split(bundle: Path, out: Path, until: str | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
+    con.execute("SET memory_limit = '1GB'")  # this runs inside the benchmark driver
     for entry in bundle.iterdir():
         if entry.name in SKIP or entry.name == "messages":
             continue
