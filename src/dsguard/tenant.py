@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from dsguard.engines.iprange import Range, ranges
 from dsguard.evidence.snapshot import Snapshot
+from dsguard.posture.mailauth import is_spf, parse_spf
 
 # Office egress is learned from sign-ins: an address from which at least this many distinct
 # people signed in successfully is treated as a shared office exit, not one person's device.
@@ -133,22 +134,22 @@ def _connector(obj: dict[str, Any]) -> Connector:
 
 
 def _spf_ip_mechanisms(snapshot: Snapshot, domain: str, depth: int = 0) -> list[str]:
-    """ip4/ip6 mechanisms of a domain's SPF, following include/redirect as far as captured."""
+    """ip4/ip6 mechanisms of a domain's SPF (only passing ones), following include and
+    redirect as far as the bundle captured them. Parsing is the posture checks' parser."""
     if depth > 10:
         return []
-    records = [r for r in snapshot.dns(domain) or [] if r.lower().startswith("v=spf1")]
+    records = [r for r in snapshot.dns(domain) or [] if is_spf(r)]
     if len(records) != 1:
         return []
+    record = parse_spf(records[0])
     out: list[str] = []
-    for term in records[0].split()[1:]:
-        term = term.lstrip("+")
-        low = term.lower()
-        if low.startswith(("ip4:", "ip6:")):
-            out.append(term[4:])
-        elif low.startswith("include:"):
-            out += _spf_ip_mechanisms(snapshot, term[8:], depth + 1)
-        elif low.startswith("redirect="):
-            out += _spf_ip_mechanisms(snapshot, term[9:], depth + 1)
+    for term in record.terms:
+        if term.mechanism in ("ip4", "ip6") and term.value and term.qualifier == "+":
+            out.append(term.value)
+        elif term.mechanism == "include" and term.value:
+            out += _spf_ip_mechanisms(snapshot, term.value, depth + 1)
+    if record.redirect and record.all_term is None:
+        out += _spf_ip_mechanisms(snapshot, record.redirect, depth + 1)
     return out
 
 
