@@ -245,6 +245,10 @@ def table(results: dict[str, Any]) -> str:
                     f"analyze is {pd_['seconds'] / an['seconds']:.1f}× faster",
                 )
             )
+        if size.get("daily"):
+            d = size["daily"]
+            same = "same alerts" if d["same_alerts"] else "**different alerts**"
+            rows.append(("`dsguard analyze`, same rows as 30 daily files", d["measure"], same))
         if size.get("spark"):
             sp = size["spark"]
             rows.append(
@@ -262,7 +266,7 @@ def table(results: dict[str, Any]) -> str:
             )
     inc = results.get("incremental")
     if inc:
-        n = f"{inc['rows_per_day'] * 30 / 1e6:g}M + 1 day"
+        n = f"{round(inc['rows_per_day'] * 30 / 1e6, 1):g}M + 1 day"
         full = inc["full_rerun"]["seconds"]
         for label, key in (
             ("analyze the month (30 daily files)", "month"),

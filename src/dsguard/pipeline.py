@@ -148,7 +148,13 @@ class DetectStage:
         lap("tenant")
         ctx.progress(self.name, 1, 4, "features")
         if ctx.engine == "spark":
-            from dsguard.engines.spark import detect_with_spark
+            try:
+                from dsguard.engines.spark import detect_with_spark
+            except ImportError as exc:
+                raise InputError(
+                    f"--engine spark needs pyspark and sqlglot ({exc.name} is missing): "
+                    "pip install 'pyspark==4.3.0' 'sqlglot==30.31.0', and Java 17"
+                ) from exc
 
             alerts = detect_with_spark(con, ctx.tenant, ctx.out, timer=details)
             lap("spark")

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 def _spark_available() -> bool:
     try:
         import pyspark  # noqa: F401
+        import sqlglot  # noqa: F401
     except ImportError:
         return False
     return bool(shutil.which("java") or os.environ.get("JAVA_HOME"))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import sqlglot
-from sqlglot import exp
 
-from dsguard.engines.sqlglot_rules import (
+sqlglot = pytest.importorskip("sqlglot")  # the [spark] extra; skipped where not installed
+
+from sqlglot import exp  # noqa: E402
+
+from dsguard.engines.sqlglot_rules import (  # noqa: E402
     UnportableSql,
     count_distinct_window,
     distinct_list,
@@ -18,10 +20,10 @@ from dsguard.engines.sqlglot_rules import (
     rewrite,
     to_spark,
 )
-from dsguard.scoring.alerts import campaign_steps
-from dsguard.scoring.score import score_sql
-from dsguard.signals.engine import plan
-from dsguard.signals.rules import catalogue
+from dsguard.scoring.alerts import campaign_steps  # noqa: E402
+from dsguard.scoring.score import score_sql  # noqa: E402
+from dsguard.signals.engine import plan  # noqa: E402
+from dsguard.signals.rules import catalogue  # noqa: E402
 
 
 def _one(sql: str, rule: object) -> str:
