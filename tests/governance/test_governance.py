@@ -100,7 +100,6 @@ def test_powershell_quoting_keeps_hostile_values_inside_the_literal(hostile: str
     assert q.startswith("'") and q.endswith("'")
     inner = q[1:-1]
     # Every quote inside is doubled, so the literal never closes early.
-    assert "''" in inner or "'" not in inner.replace("''", "")
     assert "'" not in inner.replace("''", "")
     assert "\n" not in q
     assert ps_list([]) == "@()"
