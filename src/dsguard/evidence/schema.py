@@ -10,8 +10,12 @@ import pyarrow as pa
 
 from dsguard.evidence.model import RECORD_TYPES, Record
 
-# Bookkeeping columns every staged row carries besides the record's own fields.
-STAGE_COLUMNS: dict[str, str] = {"_row": "BIGINT", "_raw": "VARCHAR", "_reject": "VARCHAR"}
+# Bookkeeping columns every staged row carries besides the record's own fields: position in
+# the file, the row as the file had it (kept for rejects), why it is rejected, and a note a
+# reader may summarise into a warning (e.g. a timestamp read as UTC for want of a zone).
+STAGE_COLUMNS: dict[str, str] = {
+    "_row": "BIGINT", "_raw": "VARCHAR", "_reject": "VARCHAR", "_note": "VARCHAR",
+}
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -72,13 +76,13 @@ def stage_table_sql(model: type[Record], name: str) -> str:
     """An empty staging table: the record's columns (all nullable) plus bookkeeping."""
     cols = {**columns(model), **STAGE_COLUMNS}
     body = ", ".join(f'"{n}" {t}' for n, t in cols.items())
-    return f'CREATE OR REPLACE TEMP TABLE "{name}" ({body})'
+    return f'CREATE OR REPLACE TABLE "{name}" ({body})'
 
 
 def arrow_schema(model: type[Record]) -> pa.Schema:
     fields = [pa.field(n, arrow_type(f.annotation)) for n, f in model.model_fields.items()]
     fields += [pa.field("_row", pa.int64()), pa.field("_raw", pa.string())]
-    fields += [pa.field("_reject", pa.string())]
+    fields += [pa.field("_reject", pa.string()), pa.field("_note", pa.string())]
     return pa.schema(fields)
 
 

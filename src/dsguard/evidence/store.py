@@ -161,6 +161,8 @@ class EvidenceStore:
                 summary.files.append(self._ingest_file(reader, path, rel))
             if progress:
                 progress("", len(files), len(files))
+            # The stage is an ordinary table (see ``_adopt``); none may outlive the ingest.
+            self.con.execute(f'DROP TABLE IF EXISTS "{STAGE}"')
             self.con.commit()
         except BaseException:
             self.con.rollback()
@@ -265,6 +267,7 @@ class EvidenceStore:
         key_sql = ", ".join(f'"{k}"' for k in keys)
         on = " AND ".join(f'a."{k}" = b."{k}"' for k in keys)
         source = f'(SELECT * FROM "{STAGE}" WHERE _reject IS NULL)'
+        repeated = 0
         if valid:
             (repeated,) = _one(
                 con,
@@ -275,7 +278,9 @@ class EvidenceStore:
                 source = f"""(SELECT * FROM {source} s
                     QUALIFY row_number() OVER (PARTITION BY {key_sql} ORDER BY _row) = 1)"""
         (existing,) = _one(con, f'SELECT count(*) FROM "{table}"')
-        if not valid or not existing:
+        if valid and not existing:
+            return self._adopt(table, cols, key_sql, repeated)
+        if not valid:
             candidates = source
         else:
             supersede = getattr(reader, "supersedes", None)
@@ -311,6 +316,34 @@ class EvidenceStore:
         con.execute("DROP VIEW IF EXISTS _candidates")
         con.execute("DROP TABLE IF EXISTS _known")
         return inserted
+
+    def _adopt(self, table: str, cols: list[str], key_sql: str, repeated: int) -> int:
+        """Make the stage the (empty) evidence table instead of copying it: rejected rows and
+        later copies of a repeated key are deleted, the bookkeeping columns dropped.
+
+        Writing ten million normalised rows costs more than reading them, so the first file
+        into an empty table (a one-off analysis, the first day of a month) is written once.
+        """
+        con = self.con
+        con.execute(f'DELETE FROM "{STAGE}" WHERE _reject IS NOT NULL')
+        if repeated:
+            con.execute(
+                f"""DELETE FROM "{STAGE}" WHERE rowid IN (
+                    SELECT rowid FROM "{STAGE}" QUALIFY
+                    row_number() OVER (PARTITION BY {key_sql} ORDER BY _row) > 1)"""
+            )
+        staged = [r[0] for r in con.execute(f'DESCRIBE "{STAGE}"').fetchall()]
+        for column in staged:
+            if column not in cols:
+                con.execute(f'ALTER TABLE "{STAGE}" DROP COLUMN "{column}"')
+        target = [r[:2] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
+        if [r[:2] for r in con.execute(f'DESCRIBE "{STAGE}"').fetchall()] != target:
+            raise StoreError(f"staged rows do not match table {table}")  # a bug, not input
+        con.execute(f'DROP TABLE "{table}"')
+        con.execute(f'ALTER TABLE "{STAGE}" RENAME TO "{table}"')
+        (inserted,) = _one(con, f'SELECT count(*) FROM "{table}"')
+        self._journal_insert(table, inserted, f'SELECT * FROM "{table}"')
+        return int(inserted)
 
     def _journal_insert(self, table: str, rows: int, relation: str) -> None:
         if table not in JOURNALLED or not rows:

@@ -78,6 +78,8 @@ IPV6_PATTERN = _ipv6_pattern()
 
 # A value carries a zone when its time part ends in Z, UTC/GMT or a numeric offset.
 _ZONED_PATTERN = r"(?i):[0-9]{2}(\.[0-9]+)?\s*(z|utc|gmt|[+-][0-9]{2}(:?[0-9]{2})?)$"
+# What nearly every export writes: ISO 8601 in UTC, e.g. ``2025-01-06T08:15:30.1234567Z``.
+_ZULU_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$"
 
 
 def slash_date_formats(order: str = SLASH_DATE_ORDER) -> list[str]:
@@ -105,13 +107,29 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     as UTC whatever the session time zone is.
     """
     formats = "[" + ", ".join(sql_str(f) for f in slash_date_formats()) + "]"
+    # Each macro tests for the cheap common case first (a value without padding, an ISO
+    # timestamp ending in Z): ``trim`` and regular expressions cost several times a
+    # ``prefix``/``suffix`` test, and these run on every value of ten million rows.
+    padded = " OR ".join(
+        f"{f}(x, {c})" for c in ("' '", "'<'", "'>'", "chr(9)") for f in ("prefix", "suffix")
+    )
     macros = {
-        "dsg_text(x)": "nullif(trim(x), '')",
-        "dsg_addr(x)": "lower(nullif(trim(x, ' <>' || chr(9)), ''))",
-        "dsg_domain(addr)": "nullif(regexp_extract(addr, '@([^@]*)$', 1), '')",
+        "dsg_text(x)": (
+            "CASE WHEN prefix(x, ' ') OR suffix(x, ' ') THEN nullif(trim(x), '')"
+            " ELSE nullif(x, '') END"
+        ),
+        "dsg_addr(x)": (
+            f"lower(CASE WHEN {padded} THEN nullif(trim(x, ' <>' || chr(9)), '')"
+            " ELSE nullif(x, '') END)"
+        ),
+        "dsg_domain(addr)": (
+            "CASE WHEN contains(addr, '@') THEN nullif(split_part(addr, '@', -1), '') END"
+        ),
         "dsg_zoneless(x)": f"NOT regexp_matches(x, {sql_str(_ZONED_PATTERN)})",
+        "dsg_zulu(x)": f"suffix(x, 'Z') AND regexp_matches(x, {sql_str(_ZULU_PATTERN)})",
         "dsg_ts(x)": (
-            "CASE WHEN dsg_zoneless(trim(x)) THEN timezone('UTC', coalesce("
+            "CASE WHEN dsg_zulu(x) THEN TRY_CAST(x AS TIMESTAMPTZ)"
+            " WHEN dsg_zoneless(trim(x)) THEN timezone('UTC', coalesce("
             f"TRY_CAST(trim(x) AS TIMESTAMP), try_strptime(trim(x), {formats})::TIMESTAMP))"
             " ELSE TRY_CAST(trim(x) AS TIMESTAMPTZ) END"
         ),
@@ -231,6 +249,10 @@ class RawLayout:
     columns: list[tuple[str, str]] = field(default_factory=list)  # (raw column, shown name)
     extras: list[str] = field(default_factory=list)  # unknown names, as written
     declared_utc: set[str] = field(default_factory=set)  # canonical names headed "[UTC]"
+    # Set when the raw relation streams straight from the CSV: ``_row`` is NULL there and
+    # ``number_streamed_rows`` numbers the staged rows afterwards.
+    streamed: bool = False
+    csv_skip: int = 0  # lines before a streamed CSV's header
     _lookup: dict[str, str] = field(default_factory=dict)
     _canonical: dict[str, str] = field(default_factory=dict)
 
@@ -322,81 +344,171 @@ def read_csv_header(text: TextFile, known: Sequence[str]) -> CsvHeader | None:
     return CsvHeader(layout, delimiter, skip, has_rows)
 
 
-def stage_csv(con: duckdb.DuckDBPyConnection, text: TextFile, header: CsvHeader, raw: str) -> None:
-    """Read a CSV into the raw relation ``raw`` at DuckDB speed.
+def stage_csv(
+    con: duckdb.DuckDBPyConnection,
+    text: TextFile,
+    header: CsvHeader,
+    raw: str,
+    *,
+    stream: bool = False,
+) -> None:
+    """Make ``raw`` the CSV's raw relation, read at DuckDB speed.
 
     Structurally broken records (wrong field count, unterminated quote, bad UTF-8, a truncated
     last line) are not lost: DuckDB's rejects table turns each into a row with ``_error`` set,
     and ``_row`` numbers good and broken records alike by their position in the file.
+
+    With ``stream`` the relation is a view over ``read_csv`` that the normalisation reads once,
+    without a copy of every raw column; the rows are numbered after staging
+    (``number_streamed_rows``), which needs one staged row per CSV record.
     """
-    good, rejects, scans, broken = (f"{raw}_{s}" for s in ("good", "rejects", "scans", "broken"))
-    for name in (rejects, scans):
+    good = f"{raw}_good"
+    for name in (f"{raw}_rejects", f"{raw}_scans"):
         con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {ident(good)} AS
-            SELECT * FROM read_csv($path, auto_detect = false, columns = $columns,
-                header = true, skip = $skip, delim = $delim, quote = '"', escape = '"',
-                compression = 'none', strict_mode = true, null_padding = false,
-                store_rejects = true, rejects_table = {sql_str(rejects)},
-                rejects_scan = {sql_str(scans)})""",
-        {
-            "path": str(text.path),
-            "columns": {column: "VARCHAR" for column, _ in header.layout.columns},
-            "skip": header.skip,
-            "delim": header.delimiter,
-        },
-    )
-    # DuckDB's ``line`` counts records from the top of the file, header and skipped lines
-    # included, even when quoted values span lines; one record may report several errors.
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {ident(broken)} AS
-            SELECT line - 1 - $skip AS _row,
-                   ltrim(any_value(csv_line), chr(10) || chr(13)) AS _raw,
-                   'malformed CSV at line ' || line || ': ' || coalesce(
-                       lower(first(error_type::VARCHAR ORDER BY column_idx NULLS LAST))
-                       || ' (' || first(error_message ORDER BY column_idx NULLS LAST) || ')',
-                       'unreadable record') AS _error
-            FROM {ident(rejects)} GROUP BY line""",
-        {"skip": header.skip},
-    )
-    con.execute(f"DROP TABLE {ident(rejects)}")
-    con.execute(f"DROP TABLE {ident(scans)}")
     present = header.layout.present
-    select = [
-        f"g.{ident(c)}" if c in present else f"NULL::VARCHAR AS {ident(c)}"
-        for c in header.layout.known
-    ]
-    select += [f"g.{ident(c)}" for c, _ in header.layout.columns if c not in header.layout.known]
-    # The k-th good record sits at position k + (broken records before it). ``gaps`` holds,
-    # per broken record, how many good ones precede it; the ASOF join finds the count. k comes
-    # from rowid, which keeps file order (insertion order is preserved) but starts at an
-    # arbitrary base inside a transaction.
-    lo, hi, count = _one(con, f"SELECT min(rowid), max(rowid), count(*) FROM {ident(good)}")
-    if count and hi - lo + 1 == count:
-        ordinal = f"rowid - {int(lo)} + 1"
-    else:
-        ordinal = "row_number() OVER (ORDER BY rowid)"
-    (broken_count,) = _one(con, f"SELECT count(*) FROM {ident(broken)}")
-    if not broken_count:  # the usual case: no join needed
+
+    def columns(prefix: str) -> str:
+        known = header.layout.known
+        select = [
+            f"{prefix}{ident(c)}" if c in present else f"NULL::VARCHAR AS {ident(c)}"
+            for c in known
+        ]
+        select += [f"{prefix}{ident(c)}" for c, _ in header.layout.columns if c not in known]
+        return ", ".join(select)
+
+    scan = f"""read_csv({sql_str(str(text.path))}, auto_detect = false,
+                columns = {_columns_literal(header.layout)},
+                header = true, skip = {int(header.skip)}, delim = {sql_str(header.delimiter)},
+                quote = '"', escape = '"', compression = 'none', strict_mode = true,
+                null_padding = false, store_rejects = true,
+                rejects_table = {sql_str(raw + "_rejects")},
+                rejects_scan = {sql_str(raw + "_scans")})"""
+    if stream:
+        header.layout.streamed, header.layout.csv_skip = True, header.skip
         con.execute(
             f"""CREATE OR REPLACE TEMP VIEW {ident(raw)} AS
-                SELECT {", ".join(select)}, {ordinal} AS _row,
+                SELECT {columns("")}, NULL::BIGINT AS _row,
+                       NULL::VARCHAR AS _raw, NULL::VARCHAR AS _error
+                FROM {scan}"""
+        )
+        return
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(good)} AS SELECT * FROM {scan}")
+    broken = _broken_records(con, raw, header.skip)
+    # The k-th good record sits at position k + (broken records before it); ``_ordinal``
+    # gives k from rowid, which keeps file order (insertion order is preserved).
+    ordinal = _ordinal(con, good, "TRUE")
+    if not broken:  # the usual case: no join needed
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW {ident(raw)} AS
+                SELECT {columns("g.")}, {ordinal} AS _row,
                        NULL::VARCHAR AS _raw, NULL::VARCHAR AS _error
                 FROM {ident(good)} g"""
         )
         return
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {ident(raw)} AS
-            WITH numbered AS (
-                SELECT _row, row_number() OVER (ORDER BY _row) AS n FROM {ident(broken)}),
-            gaps AS (SELECT _row - n AS good_before, max(n) AS n FROM numbered GROUP BY 1),
-            ordered AS (SELECT *, {ordinal} AS _k FROM {ident(good)})
-            SELECT {", ".join(select)}, g._k + coalesce(x.n, 0) AS _row,
+            WITH ordered AS (SELECT *, {ordinal} AS _k FROM {ident(good)}),
+            {_gaps_sql(raw)}
+            SELECT {columns("g.")}, g._k + coalesce(x.n, 0) AS _row,
                    NULL::VARCHAR AS _raw, NULL::VARCHAR AS _error
             FROM ordered g ASOF LEFT JOIN gaps x ON g._k > x.good_before
             UNION ALL BY NAME
-            SELECT _row, _raw, _error FROM {ident(broken)}"""
+            SELECT _row, _raw, _error FROM {ident(raw + "_broken")}"""
     )
+
+
+def _columns_literal(layout: RawLayout) -> str:
+    """``read_csv``'s ``columns`` struct: every column as VARCHAR, names generated by us."""
+    return "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c, _ in layout.columns) + "}"
+
+
+def _broken_records(con: duckdb.DuckDBPyConnection, raw: str, skip: int) -> int:
+    """Turn the scan's rejects into ``<raw>_broken`` (``_row``, ``_raw``, ``_error``); count.
+
+    DuckDB's ``line`` counts records from the top of the file, header and skipped lines
+    included, even when quoted values span lines; one record may report several errors.
+    """
+    rejects, scans = f"{raw}_rejects", f"{raw}_scans"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {ident(raw + "_broken")} AS
+            SELECT line - 1 - {int(skip)} AS _row,
+                   ltrim(any_value(csv_line), chr(10) || chr(13)) AS _raw,
+                   'malformed CSV at line ' || line || ': ' || coalesce(
+                       lower(first(error_type::VARCHAR ORDER BY column_idx NULLS LAST))
+                       || ' (' || first(error_message ORDER BY column_idx NULLS LAST) || ')',
+                       'unreadable record') AS _error
+            FROM {ident(rejects)} GROUP BY line"""
+    )
+    con.execute(f"DROP TABLE IF EXISTS {ident(rejects)}")
+    con.execute(f"DROP TABLE IF EXISTS {ident(scans)}")
+    (count,) = _one(con, f"SELECT count(*) FROM {ident(raw + '_broken')}")
+    return int(count)
+
+
+def _ordinal(con: duckdb.DuckDBPyConnection, table: str, where: str) -> str:
+    """SQL for k, the 1-based order of a row of ``table`` among those matching ``where``.
+
+    From rowid, which keeps insertion order but starts at an arbitrary base inside a
+    transaction; contiguous rowids make it a subtraction.
+    """
+    lo, hi, count = _one(
+        con, f"SELECT min(rowid), max(rowid), count(*) FROM {ident(table)} WHERE {where}"
+    )
+    if count and hi - lo + 1 == count:
+        return f"(rowid - {int(lo)} + 1)"
+    return "row_number() OVER (ORDER BY rowid)"
+
+
+def _gaps_sql(raw: str) -> str:
+    """CTE ``gaps``: per broken record, how many good ones precede it (for an ASOF join)."""
+    return f"""numbered AS (
+                SELECT _row, row_number() OVER (ORDER BY _row) AS n
+                FROM {ident(raw + "_broken")}),
+            gaps AS (SELECT _row - n AS good_before, max(n) AS n FROM numbered GROUP BY 1)"""
+
+
+def number_streamed_rows(
+    con: duckdb.DuckDBPyConnection,
+    raw: str,
+    layout: RawLayout,
+    stage: str,
+    numbered: Sequence[str],
+    normalise: Any,
+) -> None:
+    """After a streamed CSV was normalised into ``stage``: stage its broken records through
+    ``normalise`` and give every row its position in the file (``_row`` and the ``numbered``
+    columns, e.g. ``source_row``)."""
+    if not layout.streamed:
+        return
+    broken = _broken_records(con, raw, layout.csv_skip)
+    good = "_row IS NULL"
+    ordinal = _ordinal(con, stage, good)
+    targets = ["_row", *numbered]
+    if not broken:
+        sets = ", ".join(f"{ident(c)} = {ordinal}" for c in targets)
+        if ordinal.startswith("(rowid"):
+            con.execute(f"UPDATE {ident(stage)} SET {sets} WHERE {good}")
+            return
+    position = "g._k + coalesce(x.n, 0)" if broken else "g._k"
+    gaps = f", {_gaps_sql(raw)}" if broken else ""
+    join = "ASOF LEFT JOIN gaps x ON g._k > x.good_before" if broken else ""
+    con.execute(
+        f"""UPDATE {ident(stage)} SET {", ".join(f"{ident(c)} = m.pos" for c in targets)}
+            FROM (WITH ordered AS (
+                      SELECT rowid AS rid, {ordinal} AS _k FROM {ident(stage)} WHERE {good})
+                  {gaps}
+                  SELECT g.rid, {position} AS pos FROM ordered g {join}) m
+            WHERE {ident(stage)}.rowid = m.rid"""
+    )
+    if broken:
+        broken_rows = f"{raw}_brokenrows"
+        cols = [f"NULL::VARCHAR AS {ident(c)}" for c in layout.known]
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW {ident(broken_rows)} AS
+                SELECT {", ".join(cols)}, _row, _raw, _error FROM {ident(raw + "_broken")}"""
+        )
+        normalise(broken_rows)
+        con.execute(f"DROP VIEW {ident(broken_rows)}")
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
@@ -497,20 +609,23 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 def drop_raw(con: duckdb.DuckDBPyConnection, raw: str) -> None:
     """Drop the raw relation and its helpers, whichever of them exist."""
-    views = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
-    if (raw,) in views:
-        con.execute(f"DROP VIEW {ident(raw)}")
-    for suffix in ("", "_good", "_broken", "_rejects", "_scans"):
-        if suffix or (raw,) not in views:
-            con.execute(f"DROP TABLE IF EXISTS {ident(raw + suffix)}")
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal")
+             .fetchall()}
+    for suffix in ("", "_good", "_broken", "_rejects", "_scans", "_brokenrows"):
+        name = raw + suffix
+        kind = "VIEW" if name in views else "TABLE"
+        con.execute(f"DROP {kind} IF EXISTS {ident(name)}")
 
 
 # ----------------------------------------------------------------------------- checks
-def zoneless_warning(con: duckdb.DuckDBPyConnection, raw: str, expr: str) -> str | None:
-    """One warning when timestamps (``expr`` over ``raw``) carry no zone and were read as UTC."""
+def zoneless_warning(con: duckdb.DuckDBPyConnection, stage: str) -> str | None:
+    """One warning when staged timestamps carried no zone and were read as UTC.
+
+    The normalisation SQL leaves such a value's text in ``_note``.
+    """
     row = con.execute(
-        f"""SELECT count(*), arg_min(v, _row) FROM (SELECT {expr} AS v, _row FROM {ident(raw)})
-            WHERE v IS NOT NULL AND dsg_zoneless(trim(v)) AND dsg_ts(v) IS NOT NULL"""
+        f"""SELECT count(DISTINCT _row), arg_min(_note, _row) FROM {ident(stage)}
+            WHERE _note IS NOT NULL"""
     ).fetchone()
     if not row or not row[0]:
         return None
@@ -576,6 +691,10 @@ class TabularReader(Reader):
     generic_columns: ClassVar[frozenset[str]] = frozenset()
     # Lower-cased column names that betray another source, and the advice to give then.
     other_source: ClassVar[tuple[frozenset[str], str] | None] = None
+    # One staged row per CSV record: the CSV can then be normalised as it streams, numbered
+    # afterwards. A source that splits a record into several rows (one per recipient) is
+    # staged through a raw copy instead.
+    one_row_per_record: ClassVar[bool] = False
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path, table: str) -> StageResult:
         file = path.name
@@ -584,21 +703,32 @@ class TabularReader(Reader):
         install_macros(con)
         con.execute(stage_table_sql(self.model, table))
         try:
+            # The decoded copy of a gzip or UTF-16 file lives in ``work``: a streamed CSV is
+            # read while normalising, so everything happens inside this block.
             with tempfile.TemporaryDirectory(prefix="dsguard-") as work:
                 text = utf8_file(path, Path(work))
                 if text.note:
                     warnings.append(text.note)
                 layout = self.stage_raw(con, text, file, raw, warnings)
-            if layout is None:
-                return StageResult(warnings=warnings)
-            extras = describe_extras(layout)
-            if extras:
-                warnings.append(extras)
-            raw_json, params = layout.raw_json()
-            sql = self.normalise_sql.format(stage=ident(table), raw=ident(raw), raw_json=raw_json)
-            con.execute(sql, {"file": file, **params, **self.sql_params(layout)})
+                if layout is None:
+                    return StageResult(warnings=warnings)
+                extras = describe_extras(layout)
+                if extras:
+                    warnings.append(extras)
+                raw_json, params = layout.raw_json()
+                params = {"file": file, **params, **self.sql_params(layout)}
+
+                def normalise(relation: str) -> None:
+                    sql = self.normalise_sql.format(
+                        stage=ident(table), raw=ident(relation), raw_json=raw_json
+                    )
+                    con.execute(sql, params)
+
+                normalise(raw)
+                numbered = [c for c in ("source_row",) if c in self.model.model_fields]
+                number_streamed_rows(con, raw, layout, table, numbered, normalise)
             if not layout.declared_utc & set(self.time_columns):
-                note = zoneless_warning(con, raw, self.time_sql())
+                note = zoneless_warning(con, table)
                 if note:
                     warnings.append(note)
         finally:
@@ -625,7 +755,7 @@ class TabularReader(Reader):
             warnings.append(f"read as {DELIMITER_NAMES[header.delimiter]}-separated, not comma")
         if not header.has_rows:
             warnings.append("header only; no rows")
-        stage_csv(con, text, header, raw)
+        stage_csv(con, text, header, raw, stream=self.one_row_per_record)
         return layout
 
     def check_columns(self, file: str, names: list[str], present: set[str]) -> None:
@@ -649,7 +779,3 @@ class TabularReader(Reader):
         reasons, the time column the file actually has."""
         alts = self.time_columns
         return {"time_column": next((c for c in alts if c in layout.present), alts[0])}
-
-    def time_sql(self) -> str:
-        """SQL for the event-time text, from the first time column that has a value."""
-        return "coalesce(" + ", ".join(f"dsg_text({ident(c)})" for c in self.time_columns) + ")"

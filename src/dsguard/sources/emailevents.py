@@ -160,7 +160,9 @@ SELECT
     _row AS source_row,
     _row,
     CASE WHEN v_reject IS NOT NULL THEN coalesce(_raw, {raw_json}) END AS _raw,
-    v_reject AS _reject
+    v_reject AS _reject,
+    CASE WHEN v_ts IS NOT NULL AND NOT dsg_zulu(v_time) AND dsg_zoneless(trim(v_time))
+         THEN v_time END AS _note
 FROM n
 """
 
@@ -178,6 +180,7 @@ class EmailEventsReader(TabularReader):
     columns: ClassVar[tuple[str, ...]] = COLUMNS
     required: ClassVar[dict[str, tuple[str, ...]]] = REQUIRED
     time_columns: ClassVar[tuple[str, ...]] = ("Timestamp", "TimeGenerated")
+    one_row_per_record: ClassVar[bool] = True
     generic_columns: ClassVar[frozenset[str]] = frozenset(
         {"TenantId", "SourceSystem", "Type", "Subject"}
     )

@@ -165,7 +165,9 @@ SELECT
     _row AS source_row,
     _row,
     CASE WHEN v_reject IS NOT NULL THEN coalesce(_raw, {raw_json}) END AS _raw,
-    v_reject AS _reject
+    v_reject AS _reject,
+    CASE WHEN v_ts IS NOT NULL AND NOT dsg_zulu(v_time) AND dsg_zoneless(trim(v_time))
+         THEN v_time END AS _note
 FROM n
 """
 
