@@ -93,6 +93,31 @@ def test_accounting_adds_up_and_rejects_are_quarantined(tmp_path: Path) -> None:
         assert store.count(MessageEvent) == 3
 
 
+def test_first_file_into_an_empty_table_loads_as_a_copy_would(tmp_path: Path) -> None:
+    """The stage becomes the empty table (no copy): the same rows, columns and winners as
+    the copy into a table that already holds something."""
+    rows = _rows(3)
+    later = {**rows[1], "ts": "2026-11-03T10:00:00+00:00"}  # a repeated key: the first wins
+    rows += [later, {"nmid": "", "rcpt": "x@contoso.example", "ts": "2026-11-02T10:00:00"}]
+    a = _write(tmp_path / "a.json", rows)
+    seed = _write(tmp_path / "seed.json", _rows(1, start=99))
+    query = "SELECT * EXCLUDE (source_file) FROM messages WHERE network_message_id <> 'm-99'"
+    results = []
+    for files in ([a], [seed, a]):
+        db = tmp_path / f"e{len(files)}.duckdb"
+        with EvidenceStore(db) as store:
+            reports = store.ingest([(ListReader(), f) for f in files], root=tmp_path).files
+            rep = reports[-1]
+            assert (rep.read, rep.loaded, rep.duplicates, rep.rejected) == (5, 3, 1, 1)
+            layout = store.con.execute("DESCRIBE messages").fetchall()
+            tables = {r[0] for r in store.con.execute("SHOW TABLES").fetchall()}
+            assert "_stage" not in tables
+            results.append((layout, store.con.execute(query + " ORDER BY ALL").fetchall()))
+    assert results[0] == results[1]
+    assert [c[0] for c in results[0][0]] == list(MessageEvent.model_fields)
+    assert {r[0]: r[2].day for r in results[0][1]} == {"m-0": 2, "m-1": 2, "m-2": 2}
+
+
 def test_same_file_twice_adds_nothing(tmp_path: Path) -> None:
     f = _write(tmp_path / "a.json", _rows(10))
     db = tmp_path / "e.duckdb"

@@ -268,7 +268,10 @@ class EvidenceStore:
         on = " AND ".join(f'a."{k}" = b."{k}"' for k in keys)
         source = f'(SELECT * FROM "{STAGE}" WHERE _reject IS NULL)'
         repeated = 0
-        if valid:
+        # Distinct key hashes prove distinct keys; only a file where two hashes meet (a
+        # repeated key, or a collision) pays for the exact count on the key text.
+        (distinct,) = _one(con, f"SELECT count(DISTINCT hash({key_sql})) FROM {source} s")
+        if valid and distinct < valid:
             (repeated,) = _one(
                 con,
                 f"""SELECT count(*) FROM (SELECT 1 FROM {source} s GROUP BY {key_sql}
