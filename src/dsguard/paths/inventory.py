@@ -8,32 +8,56 @@ import duckdb
 
 from dsguard.results import PathRecord
 
+# One message has one row per recipient, so "how many messages" is a distinct count. Seven
+# DISTINCT aggregates over every row cost ~4 s at 10M rows; instead the rows are grouped once
+# per (path, via, message), the authentication results folded into bit flags (a message
+# counts if any of its rows passed, as before), and the distinct sender and source lists come
+# from their own small DISTINCT steps.
+INVENTORY_SQL = """
+WITH f AS NOT MATERIALIZED (
+    SELECT path, coalesce(connector_name, connectors, sender_ipv4, 'unknown') AS via,
+           network_message_id, sender, sender_ipv4, ts, auth_dmarc, auth_spf, auth_dkim,
+           covered, covering_ids, connector_name
+    FROM features),
+per_message AS (
+    SELECT path, via, network_message_id,
+           bit_or(CASE auth_dmarc WHEN 'pass' THEN 1 WHEN 'fail' THEN 2 ELSE 0 END
+                  | CASE WHEN auth_spf = 'pass' THEN 4 ELSE 0 END
+                  | CASE WHEN auth_dkim = 'pass' THEN 8 ELSE 0 END) AS auth
+    FROM f GROUP BY path, via, network_message_id),
+counts AS (
+    SELECT path, via, count(network_message_id) AS messages,
+           count(network_message_id) FILTER (WHERE auth & 1 = 1) AS dmarc_pass,
+           count(network_message_id) FILTER (WHERE auth & 2 = 2) AS dmarc_fail,
+           count(network_message_id) FILTER (WHERE auth & 4 = 4) AS spf_pass,
+           count(network_message_id) FILTER (WHERE auth & 8 = 8) AS dkim_pass
+    FROM per_message GROUP BY path, via),
+facts AS (
+    SELECT path, via, min(ts) AS first_seen, max(ts) AS last_seen,
+           any_value(covering_ids[1]) FILTER (WHERE covered) AS covering,
+           any_value(connector_name) AS connector
+    FROM f GROUP BY path, via),
+senders AS (
+    SELECT path, via, list(sender ORDER BY sender) AS senders
+    FROM (SELECT DISTINCT path, via, sender FROM f WHERE sender IS NOT NULL)
+    GROUP BY path, via),
+sources AS (
+    SELECT path, via, list(sender_ipv4 ORDER BY sender_ipv4) AS sources
+    FROM (SELECT DISTINCT path, via, sender_ipv4 FROM f WHERE sender_ipv4 IS NOT NULL)
+    GROUP BY path, via)
+SELECT x.path, x.via, s.senders, i.sources, c.messages, x.first_seen, x.last_seen,
+       c.dmarc_pass, c.dmarc_fail, c.spf_pass, c.dkim_pass, x.covering, x.connector
+FROM facts x
+JOIN counts c ON c.path IS NOT DISTINCT FROM x.path AND c.via = x.via
+LEFT JOIN senders s ON s.path IS NOT DISTINCT FROM x.path AND s.via = x.via
+LEFT JOIN sources i ON i.path IS NOT DISTINCT FROM x.path AND i.via = x.via
+ORDER BY c.messages DESC, x.path, x.via
+"""
+
 
 def inventory(con: duckdb.DuckDBPyConnection) -> list[PathRecord]:
     """One record per (path, source): the connector for connector paths, else the IP."""
-    cur = con.execute(
-        """SELECT path,
-                  coalesce(connector_name, connectors, sender_ipv4, 'unknown') AS via,
-                  list(DISTINCT sender ORDER BY sender) FILTER (WHERE sender IS NOT NULL)
-                      AS senders,
-                  list(DISTINCT sender_ipv4 ORDER BY sender_ipv4)
-                      FILTER (WHERE sender_ipv4 IS NOT NULL) AS sources,
-                  count(DISTINCT network_message_id) AS messages,
-                  min(ts) AS first_seen, max(ts) AS last_seen,
-                  count(DISTINCT network_message_id) FILTER (WHERE auth_dmarc = 'pass')
-                      AS dmarc_pass,
-                  count(DISTINCT network_message_id) FILTER (WHERE auth_dmarc = 'fail')
-                      AS dmarc_fail,
-                  count(DISTINCT network_message_id) FILTER (WHERE auth_spf = 'pass')
-                      AS spf_pass,
-                  count(DISTINCT network_message_id) FILTER (WHERE auth_dkim = 'pass')
-                      AS dkim_pass,
-                  any_value(covering_ids[1]) FILTER (WHERE covered) AS covering,
-                  any_value(connector_name) AS connector
-           FROM features
-           GROUP BY path, via
-           ORDER BY messages DESC, path, via"""
-    )
+    cur = con.execute(INVENTORY_SQL)
     out: list[PathRecord] = []
     for r in cur.fetchall():
         out.append(
