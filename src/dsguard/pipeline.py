@@ -196,7 +196,8 @@ class GovernStage:
         con = ctx.store.con
         ctx.progress(self.name, 0, 4, "posture")
         findings = run_checks(Snapshot(con))
-        findings += check_registry(con, ctx.tenant)
+        used, flows = usage(con), uncovered_flows(con)
+        findings += check_registry(con, ctx.tenant, used=used, flows=flows)
         ctx.progress(self.name, 1, 4, "simulation")
         phases = simulate(con)
         ctx.progress(self.name, 2, 4, "paths")
@@ -217,7 +218,7 @@ class GovernStage:
         )
         ctx.outputs["plan.md"] = write_text(
             out / "plan.md",
-            render_plan(ctx.tenant, phases, findings, uncovered_flows(con), usage(con)),
+            render_plan(ctx.tenant, phases, findings, flows, used),
         )
         for f in findings:
             if f.status == "FAIL":

@@ -139,14 +139,24 @@ def usage(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
     return out
 
 
-def check_registry(con: duckdb.DuckDBPyConnection, tenant: Tenant) -> list[Finding]:
-    """Every registry check for every entry, then the uncovered traffic."""
+def check_registry(
+    con: duckdb.DuckDBPyConnection,
+    tenant: Tenant,
+    *,
+    used: dict[str, dict[str, Any]] | None = None,
+    flows: list[dict[str, Any]] | None = None,
+) -> list[Finding]:
+    """Every registry check for every entry, then the uncovered traffic.
+
+    ``used`` (``usage``) and ``flows`` (``uncovered_flows``) may be passed in when the caller
+    needs them too (the plan does), so a period of traffic is scanned once.
+    """
     today = as_of(con) or date.today()
-    used = usage(con)
+    used = usage(con) if used is None else used
     out: list[Finding] = []
     for ex in tenant.exceptions:
         out += _entry_findings(ex, today, used.get(ex.id), tenant)
-    out += uncovered_findings(con)
+    out += uncovered_findings(con, flows)
     return out
 
 
@@ -330,8 +340,12 @@ def draft_entry(sender: str, flows: list[dict[str, Any]], n: int, today: date) -
     }
 
 
-def uncovered_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
-    flows = [f for f in uncovered_flows(con) if not f["expired_cover"]]
+def uncovered_findings(
+    con: duckdb.DuckDBPyConnection, flows: list[dict[str, Any]] | None = None
+) -> list[Finding]:
+    flows = [
+        f for f in (uncovered_flows(con) if flows is None else flows) if not f["expired_cover"]
+    ]
     if not flows:
         return [_finding("DS-GOV-008", "PASS", "direct send traffic",
                          "every non-suspicious Direct Send flow is covered by an exception")]

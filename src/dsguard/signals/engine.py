@@ -27,9 +27,11 @@ import duckdb
 from dsguard.engines.plan import Step, drop_duckdb, run_duckdb
 from dsguard.signals.features import (
     FANOUT_MINUTES,
+    FEATURE_PARTS,
     STATE_TABLES,
     TAIL_COLUMNS,
     feature_plan,
+    final_sql,
     identity_columns,
     identity_sql,
     signin_sql,
@@ -144,11 +146,20 @@ def _full(con: duckdb.DuckDBPyConnection, run: FeatureRun) -> None:
     steps = plan()
     run_duckdb(con, steps, timer=run.timer)
     t = time.perf_counter()
-    con.execute("CREATE OR REPLACE TABLE features AS SELECT * FROM f_features")
+    con.execute("CREATE OR REPLACE TABLE features AS SELECT * FROM f_features LIMIT 0")
+    _write_features(con)
     run.timer("write features", time.perf_counter() - t)
     (run.new_rows,) = _one(con, "SELECT count(*) FROM f_il")
     _update_state(con, run)
     drop_duckdb(con, steps)
+
+
+def _write_features(con: duckdb.DuckDBPyConnection) -> None:
+    """Append ``f_features`` to ``features`` in its two parts (``final_sql``): the same rows,
+    without probing the scored-only steps for the authenticated majority."""
+    header = header_select()
+    for part in FEATURE_PARTS:
+        con.execute(f"INSERT INTO features {final_sql(header, part)}")
 
 
 # ----------------------------------------------------------------------------- incremental
@@ -173,7 +184,7 @@ def _incremental(con: duckdb.DuckDBPyConnection, state: _State, run: FeatureRun)
         )
         run_duckdb(con, steps, timer=run.timer)
         t = time.perf_counter()
-        con.execute("INSERT INTO features SELECT * FROM f_features")
+        _write_features(con)
         run.timer("write features", time.perf_counter() - t)
         (run.new_rows,) = _one(con, "SELECT count(*) FROM f_il")
         _update_state(con, run)
