@@ -17,6 +17,7 @@ import pytest
 from markupsafe import Markup
 
 from dsguard.report import charts
+from dsguard.report import html as report_html
 from dsguard.report.html import (
     LIMITS,
     FlowRow,
@@ -368,3 +369,49 @@ def test_stage_writes_report_html(tmp_path: Path) -> None:
     assert SCRIPT not in page and IMG not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page  # the sample's display name
     assert ctx.calls[-1] == ("report", 1, 1)
+
+
+def _collect_store(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> ReportModel:
+    ctx = _Ctx(out=tmp_path, store=_Store(con), tenant=_Tenant(["contoso.example"]),
+               alerts=[_alert(0)])
+    return collect(ctx)
+
+
+def test_hash_collision_falls_back_to_the_exact_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fast path keys each message by a hash of its attributes; a constant key makes every
+    # combination collide, which must route to the exact query and change nothing.
+    fast = _collect_store(_store(), tmp_path)
+    monkeypatch.setattr(report_html, "KEY_SQL", "0")
+    exact = _collect_store(_store(), tmp_path)
+    for name in ("days", "daily", "flows_anonymous", "flows_all", "breaking", "samples",
+                 "display_names", "period"):
+        assert getattr(exact, name) == getattr(fast, name), name
+
+
+def test_collect_leaves_no_temporary_tables(tmp_path: Path) -> None:
+    con = _store()
+    _collect_store(con, tmp_path)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (0,)
+
+
+def test_flow_ties_are_ordered_by_name(tmp_path: Path) -> None:
+    # Equal counts used to come back in hash order; the diagram must not change between runs.
+    con = _store()
+    for i, sender in enumerate(["zed@contoso.example", "amy@contoso.example",
+                                "kim@contoso.example"]):
+        con.execute(
+            "INSERT INTO features VALUES (?, 'a@contoso.example', '2026-11-04 08:00'::TIMESTAMPTZ,"
+            " DATE '2026-11-04', 'direct_send', ?, '198.51.100.9', 's', 'n', 'pass', true, [],"
+            " false, false, [], [], false)", [f"t{i}", sender])
+    rows = [(r.sender, r.messages) for r in _collect_store(con, tmp_path).flows_anonymous.rows
+            if r.source == "198.51.100.9"]
+    assert rows == [("amy@contoso.example", 1), ("kim@contoso.example", 1),
+                    ("zed@contoso.example", 1)]
+
+
+def test_weight_bars_are_cached_without_changing_them() -> None:
+    for weight in (15.0, -10.0, 0.0, 40.0):
+        assert report_html._weight_bar(weight, 40.0) == \
+            report_html._weight_bar.__wrapped__(weight, 40.0)

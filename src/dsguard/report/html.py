@@ -17,6 +17,7 @@ store; ``render(model)`` turns it into HTML; ``HtmlReportStage`` does both as a 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -265,37 +266,89 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) 
         return []
 
 
-# One row per internal-looking message (``features`` has one per recipient) with its governance
-# state; built once into a temporary table so each chart reads it instead of re-aggregating.
-PER_MESSAGE = "_report_messages"
-_PER_MESSAGE_SQL = f"""
-CREATE OR REPLACE TEMP TABLE {PER_MESSAGE} AS
-WITH suspected AS (SELECT DISTINCT network_message_id FROM alert_messages)
-SELECT f.network_message_id,
-    any_value(coalesce(f.sender_ipv4, '(no IP)')) AS src,
-    any_value(f.path) AS path,
-    any_value(coalesce(f.sender, '(none)')) AS sender,
-    min(f.day) AS day,
-    bool_or(coalesce(f.p1_internal, false)) AS p1_internal,
-    any_value(coalesce(
+# Every chart counts messages, but ``features`` has one row per message *and recipient*, and
+# grouping its millions of rows by message is the report's one expensive step. So it is done
+# once, into a small temporary table of message counts per combination of what the charts
+# group by (``FLOW_COUNTS``); each chart then sums that table instead of re-reading ``features``.
+FLOW_COUNTS = "_report_flow_counts"
+_ATTRS = "_report_attrs"
+_KEYED = "_report_keyed_counts"
+_SAMPLE_ROWS = "_report_sample_rows"
+_TEMP_TABLES = (FLOW_COUNTS, _ATTRS, _KEYED, _SAMPLE_ROWS)
+ANONYMOUS_SQL = "('direct_send', 'anonymous_external')"
+
+# The per-row values the charts group messages by, under the names the queries use.
+_ROWS_SQL = """
+SELECT f.network_message_id, f.day,
+    coalesce(f.p1_internal, false) AS p1_internal,
+    coalesce(f.covered_in_date, false) AS in_date,
+    coalesce(f.sender_ipv4, '(no IP)') AS src,
+    f.path,
+    coalesce(f.sender, '(none)') AS sender,
+    coalesce(
         nullif(array_to_string(f.exception_source_ids, ', '), ''),
         CASE WHEN f.ip_office THEN 'office egress'
              WHEN f.ip_connector_range THEN 'connector range'
              WHEN len(f.spf_domains) > 0 THEN 'in SPF of ' || f.spf_domains[1]
-        END, '')) AS src_tag,
-    any_value(array_to_string(f.covering_ids, ', ')) AS covering,
-    CASE WHEN any_value(s.network_message_id) IS NOT NULL THEN 'suspected'
-         WHEN any_value(f.path) NOT IN ('direct_send', 'anonymous_external') THEN 'trusted'
-         WHEN bool_or(coalesce(f.covered_in_date, false)) THEN 'registered'
-         ELSE 'ungoverned' END AS status
-FROM features f LEFT JOIN suspected s USING (network_message_id)
-GROUP BY f.network_message_id
-"""
+        END, '') AS src_tag,
+    array_to_string(f.covering_ids, ', ') AS covering
+FROM features f"""
+# A message's source, path, sender, source tag and covering exceptions: the same for all its
+# recipients in practice; where they differ, one recipient's values stand for the message.
+ATTRS = "src, path, sender, src_tag, covering"
+_STATUS_SQL = f"""CASE WHEN suspected THEN 'suspected'
+         WHEN path NOT IN {ANONYMOUS_SQL} THEN 'trusted'
+         WHEN in_date THEN 'registered'
+         ELSE 'ungoverned' END"""
+_SUSPECTED_SQL = "network_message_id IN (SELECT network_message_id FROM alert_messages)"
+
+# Fast path: each message carries one 64-bit hash of its attribute strings instead of five
+# strings (strings in a per-message aggregate cost most of the time), and the hashes are
+# joined back to the few distinct attribute combinations afterwards. Two combinations with
+# one hash would merge their counts, so a collision falls back to the exact query.
+KEY_SQL = f"hash({ATTRS})"
 
 
-def _per_message(con: duckdb.DuckDBPyConnection) -> bool:
+def _fast_sql(key: str) -> tuple[str, str, str, str]:
+    """Attribute table, keyed counts, collision test, final join: SQL built per call so a test
+    can force collisions through ``KEY_SQL``."""
+    return (
+        f"""CREATE OR REPLACE TEMP TABLE {_ATTRS} AS
+            SELECT {key} AS k, {ATTRS} FROM ({_ROWS_SQL}) GROUP BY ALL""",
+        f"""CREATE OR REPLACE TEMP TABLE {_KEYED} AS
+            WITH m AS (
+                SELECT network_message_id, any_value({key}) AS k, min(day) AS day,
+                    bool_or(p1_internal) AS p1_internal, bool_or(in_date) AS in_date
+                FROM ({_ROWS_SQL}) GROUP BY network_message_id)
+            SELECT k, day, p1_internal, in_date, {_SUSPECTED_SQL} AS suspected, count(*) AS n
+            FROM m GROUP BY ALL""",
+        f"SELECT count(*) <> count(DISTINCT k) FROM {_ATTRS}",
+        f"""CREATE OR REPLACE TEMP TABLE {FLOW_COUNTS} AS
+            SELECT {ATTRS}, day, p1_internal, {_STATUS_SQL} AS status, n
+            FROM {_KEYED} JOIN {_ATTRS} USING (k)""",
+    )
+
+
+# Exact path (and the definition the fast one reproduces): one row per message, then counted.
+EXACT_COUNTS_SQL = f"""CREATE OR REPLACE TEMP TABLE {FLOW_COUNTS} AS
+    WITH m AS (
+        SELECT network_message_id, any_value(src) AS src, any_value(path) AS path,
+            any_value(sender) AS sender, any_value(src_tag) AS src_tag,
+            any_value(covering) AS covering, min(day) AS day,
+            bool_or(p1_internal) AS p1_internal, bool_or(in_date) AS in_date
+        FROM ({_ROWS_SQL}) GROUP BY network_message_id)
+    SELECT {ATTRS}, day, p1_internal, {_STATUS_SQL} AS status, count(*) AS n
+    FROM (SELECT *, {_SUSPECTED_SQL} AS suspected FROM m) GROUP BY ALL"""
+
+
+def _flow_counts(con: duckdb.DuckDBPyConnection) -> bool:
+    """Build ``FLOW_COUNTS``: messages per (attributes, day, P1 internal, governance state)."""
+    attrs, keyed, collision, joined = _fast_sql(KEY_SQL)
     try:
-        con.execute(_PER_MESSAGE_SQL)
+        con.execute(attrs)
+        con.execute(keyed)
+        row = con.execute(collision).fetchone()
+        con.execute(EXACT_COUNTS_SQL if row and row[0] else joined)
     except duckdb.Error:
         return False
     return True
@@ -303,8 +356,8 @@ def _per_message(con: duckdb.DuckDBPyConnection) -> bool:
 
 def _daily(con: duckdb.DuckDBPyConnection) -> tuple[list[date], dict[str, list[int]]]:
     rows = _rows(con, f"""
-        SELECT day, status, count(*) FROM {PER_MESSAGE}
-        WHERE path IN ('direct_send', 'anonymous_external') GROUP BY ALL ORDER BY day""")
+        SELECT day, status, sum(n) FROM {FLOW_COUNTS}
+        WHERE path IN {ANONYMOUS_SQL} GROUP BY ALL ORDER BY day""")
     if not rows:
         return [], {}
     first, last = min(r[0] for r in rows), max(r[0] for r in rows)
@@ -320,18 +373,19 @@ def _daily(con: duckdb.DuckDBPyConnection) -> tuple[list[date], dict[str, list[i
 def _flows(con: duckdb.DuckDBPyConnection, anonymous_only: bool) -> FlowSet:
     where = "path <> 'authenticated'" if anonymous_only else "true"
     top = LIMITS["flow_nodes"]
+    # Ties are broken by name so the diagram is the same on every run.
     rows = _rows(con, f"""WITH
-        m AS (SELECT * FROM {PER_MESSAGE} WHERE {where}),
-        top_src AS (SELECT src FROM m GROUP BY src ORDER BY count(*) DESC, src LIMIT {top}),
-        top_snd AS (SELECT sender FROM m GROUP BY sender ORDER BY count(*) DESC, sender
+        m AS (SELECT * FROM {FLOW_COUNTS} WHERE {where}),
+        top_src AS (SELECT src FROM m GROUP BY src ORDER BY sum(n) DESC, src LIMIT {top}),
+        top_snd AS (SELECT sender FROM m GROUP BY sender ORDER BY sum(n) DESC, sender
                     LIMIT {top})
         SELECT CASE WHEN src IN (SELECT src FROM top_src) THEN src ELSE '~' END AS s,
-            any_value(src_tag) AS tag, path,
+            max(src_tag) AS tag, path,
             CASE WHEN sender IN (SELECT sender FROM top_snd) THEN sender ELSE '~' END AS r,
-            status, count(*) AS n
-        FROM m GROUP BY s, path, r, status ORDER BY n DESC""")
+            status, sum(n) AS n
+        FROM m GROUP BY s, path, r, status ORDER BY n DESC, s, path, r, status""")
     totals = _rows(con, f"""
-        SELECT count(DISTINCT src), count(DISTINCT sender), count(*) FROM {PER_MESSAGE}
+        SELECT count(DISTINCT src), count(DISTINCT sender), sum(n) FROM {FLOW_COUNTS}
         WHERE {where}""")
     out = FlowSet()
     if totals:
@@ -342,9 +396,9 @@ def _flows(con: duckdb.DuckDBPyConnection, anonymous_only: bool) -> FlowSet:
 
 def _breaking(con: duckdb.DuckDBPyConnection) -> list[BreakingFlow]:
     rows = _rows(con, f"""
-        SELECT sender, src, status, any_value(covering), count(*) AS n FROM {PER_MESSAGE}
+        SELECT sender, src, status, max(covering), sum(n) AS n FROM {FLOW_COUNTS}
         WHERE path = 'direct_send' AND p1_internal AND status <> 'suspected'
-        GROUP BY sender, src, status ORDER BY n DESC, sender, src
+        GROUP BY sender, src, status ORDER BY n DESC, sender, src, status
         LIMIT {LIMITS["breaking_flows"]}""")
     return [BreakingFlow(s, ip, st, cov or "", int(n)) for s, ip, st, cov, n in rows]
 
@@ -354,25 +408,35 @@ def _samples(
 ) -> tuple[dict[str, list[SampleMessage]], dict[str, list[str]]]:
     if not alert_ids:
         return {}, {}
+    # The shown alerts' rows, read from ``features`` once for both the samples and the names:
+    # found by message id alone, then fetched by row id, so the wide text columns (subjects,
+    # display names) are read only where those rows are, not for every row of the table.
+    _rows(con, f"""
+        CREATE OR REPLACE TEMP TABLE {_SAMPLE_ROWS} AS
+        WITH hit AS (
+            SELECT am.alert_id, f.rowid AS rid
+            FROM alert_messages am JOIN features f USING (network_message_id)
+            WHERE am.alert_id IN (SELECT unnest(?::VARCHAR[])))
+        SELECT hit.alert_id, f.ts, f.recipient, f.sender_display_name, f.subject,
+            f.sender_ipv4, f.auth_dmarc, f.network_message_id
+        FROM features f JOIN hit ON f.rowid = hit.rid""", [alert_ids])
     rows = _rows(con, f"""
-        SELECT am.alert_id, f.ts, f.recipient, f.sender_display_name, f.subject, f.sender_ipv4,
-            f.auth_dmarc, f.network_message_id
-        FROM alert_messages am JOIN features f USING (network_message_id)
-        WHERE am.alert_id IN (SELECT unnest(?::VARCHAR[]))
-        QUALIFY row_number() OVER (PARTITION BY am.alert_id ORDER BY f.ts, f.recipient)
+        SELECT alert_id, ts, recipient, sender_display_name, subject, sender_ipv4, auth_dmarc,
+            network_message_id
+        FROM {_SAMPLE_ROWS}
+        QUALIFY row_number() OVER (PARTITION BY alert_id ORDER BY ts, recipient)
             <= {LIMITS["samples"]}
-        ORDER BY am.alert_id, f.ts, f.recipient""", [alert_ids])
+        ORDER BY alert_id, ts, recipient""")
     samples: dict[str, list[SampleMessage]] = defaultdict(list)
     for aid, ts, rcpt, name, subject, ip, dmarc, nmid in rows:
         cap = LIMITS["field_chars"]
         samples[aid].append(SampleMessage(ts, shorten(rcpt or "", cap), shorten(name or "", cap),
                                           shorten(subject or "", cap), ip or "", dmarc or "",
                                           nmid))
-    names = _rows(con, """
-        SELECT am.alert_id, list(DISTINCT f.sender_display_name ORDER BY f.sender_display_name)
-        FROM alert_messages am JOIN features f USING (network_message_id)
-        WHERE am.alert_id IN (SELECT unnest(?::VARCHAR[])) AND f.sender_display_name <> ''
-        GROUP BY am.alert_id""", [alert_ids])
+    names = _rows(con, f"""
+        SELECT alert_id, list(DISTINCT sender_display_name ORDER BY sender_display_name)
+        FROM {_SAMPLE_ROWS} WHERE sender_display_name <> ''
+        GROUP BY alert_id""")
     cap = LIMITS["field_chars"]
     return dict(samples), {aid: [shorten(n, cap) for n in list(ns or [])[:5]]
                            for aid, ns in names}
@@ -401,7 +465,7 @@ def collect(ctx: Any) -> ReportModel:
                                                a.first_seen))
     shown = [a.id for a in alerts[: LIMITS["alerts"]]]
     samples, names = _samples(con, shown)
-    _per_message(con)
+    _flow_counts(con)
     days, daily = _daily(con)
     model = ReportModel(
         tenant=_tenant_label(domains),
@@ -422,7 +486,8 @@ def collect(ctx: Any) -> ReportModel:
         outputs=sorted(n for n in ctx.outputs if n != REPORT_NAME),
         notes=list(getattr(tenant, "notes", []) or []),
     )
-    _rows(con, f"DROP TABLE IF EXISTS {PER_MESSAGE}")
+    for table in _TEMP_TABLES:
+        _rows(con, f"DROP TABLE IF EXISTS {table}")
     if ctx.ingest is not None:
         model.ingest = {
             "read": ctx.ingest.read,
@@ -815,8 +880,13 @@ def environment() -> Environment:
     return env
 
 
+@functools.lru_cache(maxsize=1024)
 def _weight_bar(weight: float, peak: float) -> Markup:
-    """A tiny bar beside a reason's weight: negative weights (trust) are drawn in green."""
+    """A tiny bar beside a reason's weight: negative weights (trust) are drawn in green.
+
+    Cached: a page has thousands of reasons but only a few distinct weights, and building
+    the same SVG again for each was a third of the rendering time.
+    """
     w = 60 * min(1.0, abs(weight) / (peak or 1))
     color = "#2f9e6e" if weight < 0 else "#c8334a"
     return charts.el("svg", {"xmlns": "http://www.w3.org/2000/svg", "viewBox": "0 0 60 8",
