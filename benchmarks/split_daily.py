@@ -83,6 +83,9 @@ def split_signins(src: Path, out: Path, until: str | None) -> None:
 def split(bundle: Path, out: Path, until: str | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
+    # Writing thirty files at once keeps a buffer per open file; DuckDB's default share of
+    # RAM is not always left on a shared machine, so ask for a fixed amount.
+    con.execute("SET memory_limit = '4GB'")
     con.execute("SET memory_limit = '1GB'")  # this runs inside the benchmark driver
     for entry in bundle.iterdir():
         if entry.name in SKIP or entry.name == "messages":
