@@ -72,6 +72,12 @@ def _variant(**change: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- shapes
+def test_fast_path_knows_every_field() -> None:
+    """A field added to ``map_signin`` but not to ``_COLS`` would silently switch the fast
+    path off (``_FAST_COMPLETE``); this says so out loud."""
+    assert signins._FAST_COMPLETE
+
+
 def test_pages_one_a_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = _compare(_lines(tmp_path / "signins.json", PAGES), monkeypatch)
     assert len(rows) == 5
