@@ -724,3 +724,15 @@ def test_stage_leaves_nothing_behind(store: EvidenceStore, tmp_path: Path) -> No
            SELECT view_name FROM duckdb_views() WHERE view_name LIKE '\\_raw%' ESCAPE '\\'"""
     ).fetchall()
     assert leftovers == []
+
+
+def test_streamed_csv_path_with_quotes_is_data_not_sql(
+    store: EvidenceStore, tmp_path: Path
+) -> None:
+    """The streamed CSV is read by a view whose text holds the path: a quote in a file name
+    must stay part of the name."""
+    text = csv_text(MIN_HEADER, [row(1), row(2)])
+    path = place(tmp_path, "email_events_o'brien'); DROP TABLE messages; --.csv", text)
+    (report,) = ingest(store, tmp_path, path)
+    assert (report.error, report.read, report.loaded) == (None, 2, 2)
+    assert [r["source_row"] for r in rows(store)] == [1, 2]

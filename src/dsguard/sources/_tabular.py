@@ -27,7 +27,7 @@ import json
 import re
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -478,7 +478,7 @@ def number_streamed_rows(
     layout: RawLayout,
     stage: str,
     numbered: Sequence[str],
-    normalise: Any,
+    normalise: Callable[[str], None],
 ) -> None:
     """After a streamed CSV was normalised into ``stage``: stage its broken records through
     ``normalise`` and give every row its position in the file (``_row`` and the ``numbered``
