@@ -225,3 +225,33 @@ def test_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
         store.con.execute("UPDATE store_meta SET value = '0' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match="schema version"):
         EvidenceStore(db)
+
+
+def test_a_large_file_hashed_while_staged_is_still_skipped_when_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files above ``HASH_WHILE_STAGING_BYTES`` are hashed on a thread during staging; the
+    answer must be what hashing first gives: unchanged files skipped, and the same content
+    under a new mtime staged, then recognised and dropped without adding a row."""
+    from dsguard.evidence import store as store_mod
+
+    monkeypatch.setattr(store_mod, "HASH_WHILE_STAGING_BYTES", 0)
+    f = _write(tmp_path / "a.json", _rows(10))
+    db = tmp_path / "e.duckdb"
+    with EvidenceStore(db) as store:
+        (rep,) = store.ingest([(ListReader(), f)], root=tmp_path).files
+        assert (rep.read, rep.loaded, rep.skipped) == (10, 10, False)
+        fp = store.con.execute("SELECT fingerprint FROM ingest_files").fetchone()
+        assert fp == (store_mod.fingerprint(f, ListReader.source, "a.json"),)
+    first = _snapshot(db)
+    with EvidenceStore(db) as store:  # unchanged stat: not hashed at all
+        (rep,) = store.ingest([(ListReader(), f)], root=tmp_path).files
+        assert rep.skipped and rep.read == rep.loaded == 0
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same bytes, new mtime
+    with EvidenceStore(db) as store:
+        (rep,) = store.ingest([(ListReader(), f)], root=tmp_path).files
+        assert rep.skipped and rep.read == rep.loaded == 0
+        tables = {r[0] for r in store.con.execute("SHOW TABLES").fetchall()}
+        assert "_stage" not in tables
+    assert _snapshot(db) == first
