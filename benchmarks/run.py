@@ -127,16 +127,33 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+def _split_once(bundle: Path, daily: Path) -> Path:
+    """``bundle`` as daily files in ``daily``, reused only when a previous split finished and
+    is newer than the bundle (a split cut short, e.g. out of memory, is redone)."""
+    from split_daily import split
+
+    done = daily.with_name(daily.name + ".complete")  # beside, not inside, the bundle
+    source = bundle / "email_events.csv"
+    fresh = done.exists() and daily.is_dir()
+    if fresh and (not source.exists() or done.stat().st_mtime >= source.stat().st_mtime):
+        return daily
+    done.unlink(missing_ok=True)
+    shutil.rmtree(daily, ignore_errors=True)
+    partial = daily.with_name(daily.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    split(bundle, partial)
+    partial.rename(daily)
+    done.touch()
+    return daily
+
+
 def incremental(work: Path, rows: int, memory_limit: str | None) -> dict[str, Any]:
     """A month of daily files, then one more day: incremental run vs. full rerun."""
-    from split_daily import split
 
     per_day = rows // 30
     source, gen = synth(work, per_day * 31, days=31, reuse=True)
     root = work / f"incremental-{rows}"
-    everything = root / "all-days"
-    if not everything.exists():
-        split(source, everything)
+    everything = _split_once(source, root / "all-days")
     last = sorted(p.name for p in everything.glob("email_events_*.csv"))[-1]
     last_day = last.removeprefix("email_events_").removesuffix(".csv")
     bundle = root / "bundle"
@@ -178,11 +195,8 @@ def incremental(work: Path, rows: int, memory_limit: str | None) -> dict[str, An
 
 def daily_check(work: Path, bundle: Path, rows: int, memory_limit: str | None) -> dict[str, Any]:
     """The same bundle as one file and as daily files must give the same alerts."""
-    from split_daily import split
 
-    daily = work / f"daily-{rows}"
-    if not daily.exists():
-        split(bundle, daily)
+    daily = _split_once(bundle, work / f"daily-{rows}")
     single_out = work / f"out-{rows}"
     if not (single_out / "alerts.jsonl").exists():
         analyze(bundle, single_out, rows, memory_limit=memory_limit)

@@ -86,7 +86,6 @@ def split(bundle: Path, out: Path, until: str | None = None) -> None:
     # Writing thirty files at once keeps a buffer per open file; DuckDB's default share of
     # RAM is not always left on a shared machine, so ask for a fixed amount.
     con.execute("SET memory_limit = '4GB'")
-    con.execute("SET memory_limit = '1GB'")  # this runs inside the benchmark driver
     for entry in bundle.iterdir():
         if entry.name in SKIP or entry.name == "messages":
             continue
