@@ -141,6 +141,15 @@ def _split_once(bundle: Path, daily: Path) -> Path:
     shutil.rmtree(daily, ignore_errors=True)
     partial = daily.with_name(daily.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
+    # The split is a second copy of the bundle (plus DuckDB's partition buffers): say so up
+    # front rather than fail half-way with "No space left on device".
+    needed = sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file()) * 1.2
+    free = shutil.disk_usage(daily.parent).free
+    if free < needed:
+        raise SystemExit(
+            f"splitting {bundle.name} needs about {needed / 2**30:.1f} GB in {daily.parent}; "
+            f"{free / 2**30:.1f} GB free"
+        )
     split(bundle, partial)
     partial.rename(daily)
     done.touch()
