@@ -255,3 +255,16 @@ def test_a_large_file_hashed_while_staged_is_still_skipped_when_seen(
         tables = {r[0] for r in store.con.execute("SHOW TABLES").fetchall()}
         assert "_stage" not in tables
     assert _snapshot(db) == first
+    # a file that fails to stage is still recorded under its fingerprint and stat key
+    bad = tmp_path / "bad.json"
+    bad.write_text("[not json", encoding="utf-8")
+    with EvidenceStore(db) as store:
+        (rep,) = store.ingest([(ListReader(), bad)], root=tmp_path).files
+        assert rep.error and not rep.skipped
+        fp = store_mod.fingerprint(bad, ListReader.source, "bad.json")
+        assert store.con.execute(
+            "SELECT count(*) FROM ingest_files WHERE fingerprint = ?", [fp]
+        ).fetchone() == (1,)
+        assert store.con.execute(
+            "SELECT fingerprint FROM ingest_stat WHERE file = 'bad.json'"
+        ).fetchall() == [(fp,)]

@@ -201,6 +201,11 @@ class EvidenceStore:
         self.con.execute("INSERT INTO ingest_stat VALUES (?, ?, ?, ?, ?, ?)", [*key, fp])
         return fp
 
+    def _resolved(self, key: list[Any], hashed: str | Future[str]) -> str:
+        """The fingerprint, waiting for a hash still running and remembering its stat key (a
+        hashing error propagates, as it did when files were hashed before staging)."""
+        return hashed if isinstance(hashed, str) else self._remember(key, hashed.result())
+
     def _seen(self, fp: str) -> Any:
         row = self.con.execute(
             "SELECT ingested_at FROM ingest_files WHERE fingerprint = ?", [fp]
@@ -217,13 +222,13 @@ class EvidenceStore:
         try:
             result = reader.stage(self.con, path, STAGE)
             if not isinstance(hashed, str):
-                fp = self._remember(key, hashed.result())
+                fp = self._resolved(key, hashed)
                 if (seen := self._seen(fp)) is not None:  # the same content under a new stat
                     self.con.execute(f'DROP TABLE IF EXISTS "{STAGE}"')
                     return _skipped(report, seen)
         except SourceError as exc:
             report.error = str(exc)
-            self._record(_resolved(hashed), report)
+            self._record(self._resolved(key, hashed), report)
             return report
         except duckdb.Error as exc:
             # DuckDB aborts the whole transaction on a failed statement, so this file's
@@ -231,7 +236,7 @@ class EvidenceStore:
             raise StoreError(f"{rel}: cannot read as {reader.source}: {_one_line(exc)}") from exc
         except (OSError, ValueError, UnicodeError) as exc:
             report.error = f"{rel}: cannot read as {reader.source}: {_one_line(exc)}"
-            self._record(_resolved(hashed), report)
+            self._record(self._resolved(key, hashed), report)
             return report
         self._account(reader, result, report, fp)
         self._record(fp, report)
@@ -439,12 +444,6 @@ def _skipped(report: FileReport, seen: datetime) -> FileReport:
     report.skipped = True
     report.warnings.append(f"unchanged since {seen:%Y-%m-%d %H:%M:%S}Z; skipped")
     return report
-
-
-def _resolved(hashed: str | Future[str]) -> str:
-    """The fingerprint, waiting for the hash if it is still running (its error propagates,
-    as it would have before staging)."""
-    return hashed if isinstance(hashed, str) else hashed.result()
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
