@@ -19,7 +19,7 @@ from dsguard.evidence.store import EvidenceStore
 from dsguard.paths.classify import classify_headers
 from dsguard.scoring.alerts import score_messages
 from dsguard.scoring.score import hit_column, severity_of
-from dsguard.signals.engine import SCRIPT_MAILER, build_features, feature_columns
+from dsguard.signals.engine import SCORED_TABLE, SCRIPT_MAILER, build_features, feature_columns
 from dsguard.signals.features import LURE_SUBJECT
 from dsguard.signals.rules import catalogue
 from dsguard.sources.messages import MessageFileError, ParsedMessage, parse_message_file
@@ -140,10 +140,11 @@ def triage(paths: Iterable[Path], domains: set[str] | None = None) -> Iterator[T
                     + " (pass --domain to set them)"
                 )
             row, decision = _feature_row(msg, doms)
-            con.execute("DELETE FROM features")
+            con.execute(f"DELETE FROM {SCORED_TABLE}")
             cols = [c for c in row if c in columns]
             con.execute(
-                f"INSERT INTO features ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                f"INSERT INTO {SCORED_TABLE} ({', '.join(cols)}) "
+                f"VALUES ({', '.join('?' for _ in cols)})",
                 [row[c] for c in cols],
             )
             score_messages(con, columns)

@@ -1,5 +1,6 @@
 """``features`` is written in two parts (scored rows, then authenticated rows without the
-scored-only joins); the table must hold exactly what the one-statement ``f_features`` holds."""
+scored-only joins, into their own narrow table); the view must show exactly what storing the
+one-statement ``f_features`` shows."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def test_two_part_write_equals_the_single_statement(
     parts = _features(tmp_path / "parts")
 
     def one_statement(con: duckdb.DuckDBPyConnection) -> None:
-        con.execute("INSERT INTO features SELECT * FROM f_features")
+        engine.store_features(con, "f_features")
 
     monkeypatch.setattr(engine, "_write_features", one_statement)
     analyze(bundle, tmp_path / "single")
@@ -36,6 +37,45 @@ def test_two_part_write_equals_the_single_statement(
     assert parts == single
     paths = {row[17] for row in single}  # the ``path`` column
     assert "authenticated" in paths and paths - {"authenticated"}, paths
+
+
+def test_authenticated_rows_keep_their_path_and_coverage_facts_only(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    generate(bundle, SynthConfig(users=30, days=6, seed=3))
+    analyze(bundle, tmp_path / "out")
+    with duckdb.connect(str(tmp_path / "out" / "evidence.duckdb"), read_only=True) as con:
+        kept = [r[0] for r in con.execute(f"DESCRIBE {engine.AUTHENTICATED_TABLE}").fetchall()]
+        assert kept == list(engine.AUTHENTICATED_COLUMNS)
+        # The message detail of authenticated rows is in ``messages``, not repeated here.
+        rows = con.execute(
+            """SELECT path = 'authenticated', count(*), count(subject), count(sender_ipv4),
+                   count(p1_internal)
+               FROM features GROUP BY 1 ORDER BY 1"""
+        ).fetchall()
+        (scored, n, subjects, ips, p1), (auth, m, auth_subjects, auth_ips, auth_p1) = rows
+        assert not scored and auth and n and m
+        assert subjects > 0 and auth_subjects == 0
+        assert ips > 0 and auth_ips > 0 and p1 == n and auth_p1 == m
+        (total,) = con.execute(
+            f"SELECT (SELECT count(*) FROM {engine.SCORED_TABLE}) "
+            f"+ (SELECT count(*) FROM {engine.AUTHENTICATED_TABLE})"
+        ).fetchone()
+        assert total == n + m
+
+
+def test_a_store_whose_features_is_still_a_table_is_rebuilt(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    generate(bundle, SynthConfig(users=30, days=6, seed=3))
+    analyze(bundle, tmp_path / "out")
+    before = _features(tmp_path / "out")
+    with duckdb.connect(str(tmp_path / "out" / "evidence.duckdb")) as con:  # the old layout
+        con.execute("CREATE TABLE old_features AS SELECT * FROM features")
+        con.execute("DROP VIEW features")
+        con.execute("ALTER TABLE old_features RENAME TO features")
+        con.execute("UPDATE detect_state SET value = 'old' WHERE key = 'fingerprint'")
+    ctx = analyze(bundle, tmp_path / "out")
+    assert ctx.feature_run.mode == "full"
+    assert _features(tmp_path / "out") == before
 
 
 def test_unknown_part_is_refused() -> None:

@@ -214,7 +214,7 @@ def detect_with_spark(
     loaded back into the store. The DuckDB baselines are dropped, so a later DuckDB run starts
     from scratch rather than extend baselines these features were not computed from.
     """
-    from dsguard.signals.engine import HEADER_FEATURES_SQL
+    from dsguard.signals.engine import HEADER_FEATURES_SQL, store_features
     from dsguard.tenant import register
 
     work = out / "spark"
@@ -242,9 +242,11 @@ def detect_with_spark(
     for name, df in (("features", features), ("scores", scores)):
         target = work / f"{name}.parquet"
         df.write.mode("overwrite").parquet(str(target))
-        con.execute(
-            f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_parquet('{target}/*.parquet')"
-        )
+        relation = f"read_parquet('{target}/*.parquet')"
+        if name == "features":
+            store_features(con, relation)
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {relation}")
     con.execute("DROP TABLE IF EXISTS detect_state")
     if timer is not None:
         timer["load results"] = time.perf_counter() - started

@@ -408,18 +408,15 @@ def _samples(
 ) -> tuple[dict[str, list[SampleMessage]], dict[str, list[str]]]:
     if not alert_ids:
         return {}, {}
-    # The shown alerts' rows, read from ``features`` once for both the samples and the names:
-    # found by message id alone, then fetched by row id, so the wide text columns (subjects,
-    # display names) are read only where those rows are, not for every row of the table.
+    # The shown alerts' rows, read from ``features`` once for both the samples and the names.
+    # Alerts are raised on scored rows, whose table is small; the wide text columns (subjects,
+    # display names) of the authenticated majority are not stored in ``features``.
     _rows(con, f"""
         CREATE OR REPLACE TEMP TABLE {_SAMPLE_ROWS} AS
-        WITH hit AS (
-            SELECT am.alert_id, f.rowid AS rid
-            FROM alert_messages am JOIN features f USING (network_message_id)
-            WHERE am.alert_id IN (SELECT unnest(?::VARCHAR[])))
-        SELECT hit.alert_id, f.ts, f.recipient, f.sender_display_name, f.subject,
+        SELECT am.alert_id, f.ts, f.recipient, f.sender_display_name, f.subject,
             f.sender_ipv4, f.auth_dmarc, f.network_message_id
-        FROM features f JOIN hit ON f.rowid = hit.rid""", [alert_ids])
+        FROM alert_messages am JOIN features f USING (network_message_id)
+        WHERE am.alert_id IN (SELECT unnest(?::VARCHAR[]))""", [alert_ids])
     rows = _rows(con, f"""
         SELECT alert_id, ts, recipient, sender_display_name, subject, sender_ipv4, auth_dmarc,
             network_message_id
