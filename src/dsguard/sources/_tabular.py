@@ -62,6 +62,12 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4_PATTERN = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
 
 
+# DuckDB reads a CSV in buffers of 32 MB by default, each one fresh memory the kernel must
+# fault in; 4 MB buffers took a quarter of the page faults off a 10M-row file and no
+# throughput (benchmarks/README.md). Lines up to ``max_line_size`` (2 MB) still fit.
+CSV_BUFFER_BYTES = 4 << 20
+
+
 def _ipv6_pattern() -> str:
     """RFC 3986 ``IPv6address`` as an RE2 pattern (``::`` compression, IPv4 tail)."""
     h16 = r"[0-9A-Fa-f]{1,4}"
@@ -385,6 +391,7 @@ def stage_csv(
                 columns = {_columns_literal(header.layout)},
                 header = true, skip = {int(header.skip)}, delim = {sql_str(header.delimiter)},
                 quote = '"', escape = '"', compression = 'none', strict_mode = true,
+                buffer_size = {CSV_BUFFER_BYTES},
                 null_padding = false, store_rejects = true,
                 rejects_table = {sql_str(raw + "_rejects")},
                 rejects_scan = {sql_str(raw + "_scans")})"""
