@@ -245,7 +245,9 @@ def table(results: dict[str, Any]) -> str:
     for size in results["sizes"]:
         n = f"{size['rows'] / 1e6:g}M"
         fl, an, pd_ = size["floor"], size["analyze"], size.get("pandas")
-        rows = [("generate (`dsguard synth`)", size["synth"], "")]
+        rows = []
+        if not size["synth"].get("extra", {}).get("reused"):  # a reused bundle was not timed
+            rows.append(("generate (`dsguard synth`)", size["synth"], ""))
         rows.append(("DuckDB full-column scan (floor)", fl, "1.0× floor"))
         if size.get("copy"):
             cp = size["copy"]
