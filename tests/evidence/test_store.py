@@ -268,3 +268,29 @@ def test_a_large_file_hashed_while_staged_is_still_skipped_when_seen(
         assert store.con.execute(
             "SELECT fingerprint FROM ingest_stat WHERE file = 'bad.json'"
         ).fetchall() == [(fp,)]
+
+
+def _settings(store: EvidenceStore) -> tuple[str, str]:
+    row = store.con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('block_allocator_memory')"
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def test_the_buffer_pool_keeps_its_pages_up_to_the_memory_limit(tmp_path: Path) -> None:
+    with EvidenceStore(tmp_path / "s.duckdb", memory_limit="512MB") as store:
+        limit, pool = _settings(store)
+    assert limit == pool == "488.2 MiB"
+
+
+def test_a_memory_limit_beyond_what_can_be_reserved_still_opens(tmp_path: Path) -> None:
+    with EvidenceStore(tmp_path / "s.duckdb", memory_limit="100TB") as store:
+        limit, pool = _settings(store)
+        store.con.execute("CREATE TABLE t AS SELECT range AS i FROM range(1000)")
+    assert limit == "90.9 TiB" and pool == "0 bytes"  # DuckDB's default: blocks are returned
+
+
+def test_an_invalid_memory_limit_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="invalid memory limit 'lots'"):
+        EvidenceStore(tmp_path / "s.duckdb", memory_limit="lots")

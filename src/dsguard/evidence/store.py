@@ -14,6 +14,7 @@ Memory is bounded on purpose: DuckDB spills to ``<store>.tmp`` beyond ``memory_l
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -115,11 +116,7 @@ class EvidenceStore:
             self.con.execute("SET memory_limit = ?", [limit])
         except duckdb.Error as exc:
             raise StoreError(f"invalid memory limit {limit!r}: {_one_line(exc)}") from exc
-        # Keep the buffer pool's pages once touched: by default DuckDB hands freed blocks back
-        # to the OS and faults them in again, which cost about a fifth of the CPU of a 10M-row
-        # ingest in kernel time (benchmarks/README.md). It is never more than the limit.
-        (pool,) = _one(self.con, "SELECT current_setting('memory_limit')")
-        self.con.execute("SET block_allocator_memory = ?", [pool])
+        self._keep_pool_pages(limit)
         if str(self.path) != ":memory:" and not read_only:
             self.con.execute("SET temp_directory = ?", [str(self.path) + ".tmp"])
         if threads:
@@ -128,6 +125,15 @@ class EvidenceStore:
             for ddl in [*all_ddl(), CHANGES_DDL, STAT_DDL]:
                 self.con.execute(ddl)
             self._check_version()
+
+    def _keep_pool_pages(self, limit: str) -> None:
+        """Keep the buffer pool's pages once touched, up to the memory limit: by default DuckDB
+        hands freed blocks back to the OS and faults them in again, which cost about a fifth
+        of the CPU of a 10M-row ingest in kernel time (benchmarks/README.md). A limit beyond
+        what DuckDB can reserve (or one it reads differently) keeps the default; this only
+        saves time."""
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("SET block_allocator_memory = ?", [limit])
 
     def _check_version(self) -> None:
         row = self.con.execute("SELECT value FROM store_meta WHERE key='schema_version'").fetchone()
