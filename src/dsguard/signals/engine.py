@@ -488,11 +488,10 @@ def _drop_temp(con: duckdb.DuckDBPyConnection, *names: str) -> None:
 def _drop_any(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Drop the store's view or table ``name`` (``features`` was a table before it was a
     view), whichever it is."""
-    (views,) = _one(
-        con,
-        f"SELECT count(*) FROM duckdb_views() WHERE view_name = '{name}' AND NOT temporary",
-    )
-    if views:
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT temporary", [name]
+    ).fetchone()
+    if row and row[0]:
         con.execute(f"DROP VIEW {name}")
     elif _exists(con, name):
         con.execute(f"DROP TABLE {name}")
