@@ -445,14 +445,23 @@ def test_bad_json_in_authentication_details(store: EvidenceStore, tmp_path: Path
             '"COMPAUTH":"Pass"}',
         ),
         row(5, AuthenticationDetails='{"SPF":NaN}'),
+        # Valid only once lower-cased: validity is judged on the text as written.
+        row(6, AuthenticationDetails='{"SPF":"pass","Strict":TRUE}'),
+        # Objects that do not start with a brace take the slower, exact check.
+        row(7, AuthenticationDetails='\n{"SPF":"Fail"}', DetectionMethods='\t{"Phish":["Spoof DMARC"]}'),
+        row(8, DetectionMethods='\n["Spoof DMARC"]'),
     ]
     path = place(tmp_path, "email_events_auth.csv", csv_text(MIN_HEADER, records))
     (report,) = ingest(store, tmp_path, path)
-    assert (report.loaded, report.rejected) == (2, 3)
+    assert (report.loaded, report.rejected) == (3, 5)
     reasons = {q["row"]: q["reason"] for q in quarantine(store)}
     assert reasons[1] == 'AuthenticationDetails is not a JSON object: "{"SPF":"fail","'
     assert reasons[2] == 'DetectionMethods is not a JSON object: "Phish: Spoof intra-org"'
     assert reasons[3].startswith("AuthenticationDetails is not a JSON object")
+    assert reasons[6].startswith("AuthenticationDetails is not a JSON object")
+    assert reasons[8].startswith("DetectionMethods is not a JSON object")
+    padded = one(store, "id-7", "user7@contoso.com")
+    assert (padded["auth_spf"], padded["detection_flags"]) == ("fail", ["Spoof DMARC"])
     ok = one(store, "id-4", "user4@contoso.com")
     assert (ok["auth_spf"], ok["auth_dkim"], ok["auth_dmarc"], ok["auth_compauth"]) == (
         "pass",

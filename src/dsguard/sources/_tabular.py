@@ -138,11 +138,16 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
         ),
         "dsg_zoneless(x)": f"NOT regexp_matches(x, {sql_str(_ZONED_PATTERN)})",
         "dsg_zulu(x)": f"suffix(x, 'Z') AND regexp_matches(x, {sql_str(_ZULU_PATTERN)})",
-        "dsg_ts(x)": (
-            "CASE WHEN dsg_zulu(x) THEN TRY_CAST(x AS TIMESTAMPTZ)"
+        # ``zulu`` is ``dsg_zulu(x)``, passed in so a statement tests each value once.
+        "dsg_ts(x, zulu)": (
+            "CASE WHEN zulu THEN TRY_CAST(x AS TIMESTAMPTZ)"
             " WHEN dsg_zoneless(trim(x)) THEN timezone('UTC', coalesce("
             f"TRY_CAST(trim(x) AS TIMESTAMP), try_strptime(trim(x), {formats})::TIMESTAMP))"
             " ELSE TRY_CAST(trim(x) AS TIMESTAMPTZ) END"
+        ),
+        # The value of a time read as UTC for want of a zone, for the reader's warning.
+        "dsg_zoneless_note(x, ts, zulu)": (
+            "CASE WHEN ts IS NOT NULL AND NOT zulu AND dsg_zoneless(trim(x)) THEN x END"
         ),
         "dsg_ipv4(x)": f"regexp_full_match(x, {sql_str(IPV4_PATTERN)})",
         "dsg_ipv6(x)": f"regexp_full_match(x, {sql_str(IPV6_PATTERN)})",
@@ -153,6 +158,11 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
         ),
         # JSON text, or NULL when the text is not JSON (never raises, unlike json_extract).
         "dsg_json(x)": "TRY_CAST(x AS JSON)",
+        # Whether ``dsg_json`` text is an object. Valid JSON that starts with ``{`` can only
+        # be one, which spares the common case a second parse.
+        "dsg_json_object(j)": (
+            "CASE WHEN prefix(j, '{') THEN true ELSE coalesce(json_type(j), '') = 'OBJECT' END"
+        ),
     }
     for signature, body in macros.items():
         con.execute(f"CREATE OR REPLACE TEMP MACRO {signature} AS {body}")

@@ -90,13 +90,19 @@ WITH r AS (
         dsg_text("AuthenticationDetails") AS v_auth,
         dsg_text("DetectionMethods") AS v_dm
     FROM {raw}),
-p AS (
-    SELECT *, dsg_ts(v_time) AS v_ts,
-        dsg_json(v_auth) AS v_auth_json, dsg_json(v_dm) AS v_dm_json,
-        -- keys and values lower-cased together: keys match in any case, values come out lower
-        json_extract_string(dsg_json(lower(v_auth)),
-                            ['$.spf', '$.dkim', '$.dmarc', '$.compauth']) AS v_verdicts
+z AS (
+    SELECT *, dsg_zulu(v_time) AS v_zulu,
+        dsg_json_object(dsg_json(v_auth)) AS v_auth_object,
+        dsg_json_object(dsg_json(v_dm)) AS v_dm_object
     FROM r),
+p AS (
+    SELECT *, dsg_ts(v_time, v_zulu) AS v_ts,
+        -- keys and values lower-cased together: keys match in any case, values come out
+        -- lower. Only an object is read (other rows are rejected), and lower-casing valid
+        -- JSON keeps it valid; try() still turns a surprise into NULL, not a failed ingest.
+        CASE WHEN v_auth_object THEN try(json_extract_string(lower(v_auth),
+            ['$.spf', '$.dkim', '$.dmarc', '$.compauth'])) END AS v_verdicts
+    FROM z),
 n AS (
     SELECT *, CASE
         WHEN _error IS NOT NULL THEN _error
@@ -108,9 +114,9 @@ n AS (
             THEN 'invalid SenderIPv4 ' || dsg_show(v_ip4)
         WHEN v_ip6 IS NOT NULL AND NOT dsg_ipv6(v_ip6)
             THEN 'invalid SenderIPv6 ' || dsg_show(v_ip6)
-        WHEN v_auth IS NOT NULL AND coalesce(json_type(v_auth_json), '') <> 'OBJECT'
+        WHEN v_auth IS NOT NULL AND NOT v_auth_object
             THEN 'AuthenticationDetails is not a JSON object: ' || dsg_show(v_auth)
-        WHEN v_dm IS NOT NULL AND coalesce(json_type(v_dm_json), '') <> 'OBJECT'
+        WHEN v_dm IS NOT NULL AND NOT v_dm_object
             THEN 'DetectionMethods is not a JSON object: ' || dsg_show(v_dm)
     END AS v_reject
     FROM p)
@@ -136,8 +142,8 @@ SELECT
     dsg_text("ThreatTypes") AS threat_types,
     v_dm AS detection_methods,
     -- every verdict of every family: {{"Phish":["Spoof intra-org"]}} -> ['Spoof intra-org']
-    CASE WHEN json_type(v_dm_json) = 'OBJECT' THEN list_filter(flatten(list_transform(
-        json_extract(v_dm_json, '$.*'),
+    CASE WHEN v_dm_object THEN list_filter(flatten(list_transform(
+        json_extract(v_dm, '$.*'),
         lambda v: CASE WHEN json_type(v) = 'ARRAY' THEN json_extract_string(v, '$[*]')
                        ELSE [json_extract_string(v, '$')] END)),
         lambda f: f IS NOT NULL) END AS detection_flags,
@@ -161,8 +167,7 @@ SELECT
     _row,
     CASE WHEN v_reject IS NOT NULL THEN coalesce(_raw, {raw_json}) END AS _raw,
     v_reject AS _reject,
-    CASE WHEN v_ts IS NOT NULL AND NOT dsg_zulu(v_time) AND dsg_zoneless(trim(v_time))
-         THEN v_time END AS _note
+    dsg_zoneless_note(v_time, v_ts, v_zulu) AS _note
 FROM n
 """
 

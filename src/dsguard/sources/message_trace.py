@@ -120,14 +120,15 @@ WITH r AS (
 x AS (
     SELECT *, unnest(CASE WHEN len(v_list) = 0 THEN [NULL] ELSE v_list END) AS v_entry
     FROM (SELECT *, list_filter(string_split(coalesce(v_rcpts, ''), ';'),
-                                lambda e: trim(e) <> '') AS v_list
+                                lambda e: trim(e) <> '') AS v_list,
+                 dsg_zulu(v_time) AS v_zulu
           FROM r)),
 p AS (
     SELECT *,
         dsg_addr(split_part(v_entry, '##', 1)) AS v_rcpt,
         coalesce(trim(string_split(nullif(trim(split_part(v_entry, '##', 2)), ''), ',')[-1]),
                  dsg_text("event_id")) AS v_last,
-        dsg_ts(v_time) AS v_ts,
+        dsg_ts(v_time, v_zulu) AS v_ts,
         CASE WHEN contains(v_ip, ':') THEN lower(v_ip) END AS v_ip6,
         CASE WHEN NOT contains(v_ip, ':') THEN v_ip END AS v_ip4
     FROM x),
@@ -166,8 +167,7 @@ SELECT
     _row,
     CASE WHEN v_reject IS NOT NULL THEN coalesce(_raw, {raw_json}) END AS _raw,
     v_reject AS _reject,
-    CASE WHEN v_ts IS NOT NULL AND NOT dsg_zulu(v_time) AND dsg_zoneless(trim(v_time))
-         THEN v_time END AS _note
+    dsg_zoneless_note(v_time, v_ts, v_zulu) AS _note
 FROM n
 """
 
