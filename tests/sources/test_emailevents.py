@@ -639,6 +639,66 @@ def test_200k_rows(store: EvidenceStore, tmp_path: Path) -> None:
         "SELECT count(*) FROM messages WHERE auth_compauth = 'fail'"
     ).fetchone() or (0,)
     assert fails == n
+    # Every row carries its own line, across row groups and threads (the rows are numbered
+    # by re-adding the column, see ``_number_in_order``), and nothing of that is left.
+    (misnumbered,) = store.con.execute(
+        "SELECT count(*) FROM messages "
+        "WHERE source_row <> CAST(split_part(network_message_id, '-', 2) AS BIGINT) + 1"
+    ).fetchone() or (1,)
+    assert misnumbered == 0
+    assert store.con.execute(
+        "SELECT column_name, column_default FROM duckdb_columns() "
+        "WHERE table_name = 'messages' AND column_default IS NOT NULL"
+    ).fetchall() == []
+    assert store.con.execute("SELECT sequence_name FROM duckdb_sequences()").fetchall() == []
+
+
+def _numbered_file(tmp_path: Path, n: int) -> Path:
+    path = tmp_path / "email_events_numbered.csv"
+    records = [row(i) for i in range(n)]
+    records.insert(2, row(99, NetworkMessageId=""))  # a rejected row keeps its line too
+    path.write_text(csv_text(MIN_HEADER, records), newline="")
+    return path
+
+
+def test_rows_are_numbered_without_an_update_of_every_row(
+    store: EvidenceStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dsguard.sources._tabular as tabular
+
+    calls: list[bool] = []
+    real = tabular._number_in_order
+
+    def spy(*args: Any) -> bool:
+        calls.append(real(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(tabular, "_number_in_order", spy)
+    (report,) = ingest(store, tmp_path, _numbered_file(tmp_path, 5))
+    assert calls == [True]
+    assert (report.loaded, report.rejected) == (5, 1)
+    assert [r["source_row"] for r in rows(store)] == [1, 2, 4, 5, 6]
+    assert [q["row"] for q in quarantine(store)] == [3]
+
+
+def test_rows_are_numbered_by_update_when_the_order_check_fails(
+    store: EvidenceStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dsguard.sources._tabular as tabular
+
+    real = tabular._misplaced
+
+    def shuffled(con: duckdb.DuckDBPyConnection, stage: str, targets: list[str]) -> int:
+        # As if DuckDB had filled the new columns out of order.
+        con.execute(f'UPDATE "{stage}" SET source_row = source_row + 10, _row = _row + 10')
+        return real(con, stage, targets)
+
+    monkeypatch.setattr(tabular, "_misplaced", shuffled)
+    (report,) = ingest(store, tmp_path, _numbered_file(tmp_path, 5))
+    assert (report.loaded, report.rejected) == (5, 1)
+    assert [r["source_row"] for r in rows(store)] == [1, 2, 4, 5, 6]
+    assert [q["row"] for q in quarantine(store)] == [3]
+    assert store.con.execute("SELECT sequence_name FROM duckdb_sequences()").fetchall() == []
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -36,7 +36,7 @@ import duckdb
 import pyarrow as pa
 
 from dsguard.evidence.model import MessageEvent
-from dsguard.evidence.schema import stage_table_sql
+from dsguard.evidence.schema import STAGE_COLUMNS, stage_table_sql
 from dsguard.sources.base import BATCH_ROWS, Reader, SourceError, StageResult, to_json_text
 
 # Day/month order of slash dates such as ``1/6/2025 8:15:30 AM`` (Get-MessageTraceV2 exports,
@@ -506,9 +506,14 @@ def number_streamed_rows(
     good = "_row IS NULL"
     ordinal = _ordinal(con, stage, good)
     targets = ["_row", *numbered]
-    if not broken:
-        sets = ", ".join(f"{ident(c)} = {ordinal}" for c in targets)
+    if not broken and ordinal.startswith("(rowid"):
+        (total,) = _one(con, f"SELECT count(*) FROM {ident(stage)}")
+        (unnumbered,) = _one(con, f"SELECT count(*) FROM {ident(stage)} WHERE {good}")
+        if total == unnumbered and _number_in_order(con, stage, targets):
+            return
+        ordinal = _ordinal(con, stage, good)
         if ordinal.startswith("(rowid"):
+            sets = ", ".join(f"{ident(c)} = {ordinal}" for c in targets)
             con.execute(f"UPDATE {ident(stage)} SET {sets} WHERE {good}")
             return
     position = "g._k + coalesce(x.n, 0)" if broken else "g._k"
@@ -531,6 +536,45 @@ def number_streamed_rows(
         )
         normalise(broken_rows)
         con.execute(f"DROP VIEW {ident(broken_rows)}")
+
+
+def _number_in_order(con: duckdb.DuckDBPyConnection, stage: str, targets: Sequence[str]) -> bool:
+    """Give every row of ``stage`` its 1-based insertion position in each of ``targets`` by
+    adding the column afresh, filled from a sequence; ``False`` if that did not happen.
+
+    An UPDATE of every row does the same, but DuckDB then logs each value at commit, on one
+    core: about 7 s at ten million rows (benchmarks/README.md). DuckDB fills a new column in
+    row order; that is checked here, not assumed. A re-added column goes last, so this is
+    only done when the numbered record columns are already the last ones; otherwise, or if
+    the check fails (the columns are then emptied again), the caller numbers the rows with
+    an UPDATE.
+    """
+    names = [r[0] for r in con.execute(f"DESCRIBE {ident(stage)}").fetchall()]
+    record = [n for n in names if n not in STAGE_COLUMNS]
+    numbered = [t for t in targets if t not in STAGE_COLUMNS]
+    if numbered and record[-len(numbered) :] != numbered:
+        return False
+    table = ident(stage)
+    for column in map(ident, targets):
+        con.execute("CREATE OR REPLACE TEMP SEQUENCE _dsg_position START 1")
+        con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        con.execute(
+            f"ALTER TABLE {table} ADD COLUMN {column} BIGINT DEFAULT nextval('_dsg_position')"
+        )
+        con.execute(f"ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT")
+        con.execute("DROP SEQUENCE _dsg_position")
+    if _misplaced(con, stage, targets) == 0:
+        return True
+    con.execute(f"UPDATE {table} SET {', '.join(f'{ident(c)} = NULL' for c in targets)}")
+    return False
+
+
+def _misplaced(con: duckdb.DuckDBPyConnection, stage: str, targets: Sequence[str]) -> int:
+    """Rows of ``stage`` whose ``targets`` are not their 1-based insertion position."""
+    ordinal = _ordinal(con, stage, "TRUE")
+    wrong = " OR ".join(f"{ident(c)} IS DISTINCT FROM {ordinal}" for c in targets)
+    (misplaced,) = _one(con, f"SELECT count(*) FROM {ident(stage)} WHERE {wrong}")
+    return int(misplaced)
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
