@@ -24,6 +24,7 @@ import platform
 import shutil
 import sys
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,7 @@ def _split_once(bundle: Path, daily: Path) -> Path:
     # The split is a second copy of the bundle (plus DuckDB's partition buffers): say so up
     # front rather than fail half-way with "No space left on device".
     needed = sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file()) * 1.2
+    daily.parent.mkdir(parents=True, exist_ok=True)  # a fresh work folder has none yet
     free = shutil.disk_usage(daily.parent).free
     if free < needed:
         raise SystemExit(
@@ -214,12 +216,22 @@ def daily_check(work: Path, bundle: Path, rows: int, memory_limit: str | None) -
     return {"measure": m.as_dict(), "same_alerts": same_alerts(single_out, daily_out)}
 
 
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def machine() -> dict[str, Any]:
     import duckdb
 
     return {
         "python": sys.version.split()[0],
         "duckdb": duckdb.__version__,
+        # pandas 3 reads strings as Arrow strings by default: the comparison moves with it.
+        "pandas": _version("pandas"),
+        "pyarrow": _version("pyarrow"),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
@@ -325,7 +337,8 @@ def update_readme(readme: Path, results: dict[str, Any], command: str) -> None:
     body = (
         f"{MARK_START}\n"
         f"Measured {m['when']} on {m['cpus']} CPUs, {m['memory_gb']} GB RAM, "
-        f"Python {m['python']}, DuckDB {m['duckdb']}; median of "
+        f"Python {m['python']}, DuckDB {m['duckdb']}, pandas {m.get('pandas', '?')} "
+        f"(pyarrow {m.get('pyarrow', '?')}); median of "
         f"{results['repeat']} runs below 5M rows, {results['repeat_large']} above; "
         f"DuckDB memory limit {results['memory_limit']}. The machine was shared with other "
         f"work, so single timings vary by ±20%:\n\n"
