@@ -45,7 +45,8 @@ from dsguard.tenant import Tenant, build_tenant
 
 EE_COLUMNS = [
     "Timestamp", "NetworkMessageId", "SenderMailFromAddress", "SenderFromAddress",
-    "SenderMailFromDomain", "SenderFromDomain", "SenderIPv4", "RecipientEmailAddress",
+    "SenderMailFromDomain", "SenderFromDomain", "SenderIPv4", "SenderIPv6",
+    "RecipientEmailAddress",
     "Subject", "EmailDirection", "DeliveryAction", "DetectionMethods", "AuthenticationDetails",
     "Connectors",
 ]  # fmt: skip
@@ -91,6 +92,7 @@ def read_events(bundle: Path) -> pd.DataFrame:
             "mail_from": _addr(df["SenderMailFromAddress"]),
             "from_": _addr(df["SenderFromAddress"]),
             "ip": df["SenderIPv4"].str.strip().replace("", None),
+            "ip6": df["SenderIPv6"].str.strip().str.lower().replace("", None),
             "subject": df["Subject"].replace("", None),
             "direction": df["EmailDirection"].str.strip(),
             "delivery_action": df["DeliveryAction"].str.strip(),
@@ -163,7 +165,7 @@ def features(
     il = m[m["p1_internal"] | m["p2_internal"]].copy()
     il["auth"] = il["direction"].isin(["Intra-org", "Outbound"])
     il["sk"] = il["sender"].fillna("")
-    il["ik"] = il["ip"].fillna("")
+    il["ik"] = il["ip"].fillna(il["ip6"]).fillna("")  # the source: IPv4, else IPv6
     il["hour"] = il["ts"].dt.hour
     il = il.sort_values(["ts", "nmid", "recipient"], kind="stable").reset_index(drop=True)
 

@@ -7,6 +7,7 @@ Slow (a JVM starts): deselect with ``-m "not slow"``; skipped when pyspark or Ja
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -33,11 +34,48 @@ def _spark_available() -> bool:
 needs_spark = pytest.mark.skipif(not _spark_available(), reason="pyspark and Java are needed")
 
 
+def _add_ipv6_spoofs(bundle: Path) -> None:
+    """Internal-looking Direct Send from two sources known only by IPv6 (the synthetic
+    tenant has none): each is its own source on both engines."""
+    events = bundle / "email_events.csv"
+    with events.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = list(reader.fieldnames or [])
+        first = next(reader)
+    domain = first["RecipientEmailAddress"].split("@")[1]
+    day = first["Timestamp"][:10]
+    with events.open("a", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, header, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        for n, ip in enumerate(("2001:DB8:DEAD::1", "2001:db8:dead::2")):
+            for k in range(3):
+                writer.writerow({
+                    **dict.fromkeys(header, ""),
+                    "Timestamp": f"{day}T20:0{k}:{30 * n:02d}.0000000Z",  # interleaved
+                    "NetworkMessageId": f"00000000-0000-0000-0000-00000000{n}{k:03d}",
+                    "SenderMailFromAddress": f"payroll@{domain}",
+                    "SenderFromAddress": f"payroll@{domain}",
+                    "SenderIPv6": ip,
+                    "RecipientEmailAddress": f"ipv6-{n}{k}@{domain}",
+                    "Subject": "Payroll update",
+                    "EmailDirection": "Inbound",
+                    "DeliveryAction": "Delivered",
+                    "AuthenticationDetails": '{"SPF":"fail","DKIM":"none","DMARC":"fail"}',
+                })  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("parity")
     generate(root / "bundle", SynthConfig(users=40, days=14, seed=3))
+    _add_ipv6_spoofs(root / "bundle")
     ctx = analyze(root / "bundle", root / "duckdb")
+    with duckdb.connect(str(root / "duckdb" / "evidence.duckdb"), read_only=True) as con:
+        bursts = con.execute(
+            "SELECT sender_ipv6, list((source_burst, source_fanout) ORDER BY ts) FROM features "
+            "WHERE sender_ipv6 LIKE '2001:db8:dead::%' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    counts = [(1, 1), (2, 2), (3, 3)]  # pooled into one source they would be 1, 3, 5 and 2, 4, 6
+    assert bursts == [("2001:db8:dead::1", counts), ("2001:db8:dead::2", counts)]
     assert ctx.alerts, "the tenant should raise alerts"
     return root
 

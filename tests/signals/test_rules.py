@@ -215,3 +215,26 @@ def test_severity_thresholds_are_monotonic() -> None:
         sev = severity_of(score)
         assert sev >= last
         last = sev
+
+
+def test_a_source_without_ipv4_is_its_own_source(tmp_path: Path) -> None:
+    """Exchange Online reports a sender reached over IPv6 in ``SenderIPv6`` only: two such
+    sources must not pool into one for bursts, fan-out, novelty and the sources count."""
+    rows = []
+    for n, (ip, recipients) in enumerate([("2001:db8::a", 3), ("2001:db8::b", 2)]):
+        for k in range(recipients):
+            rows.append(
+                _msg(
+                    10 * n + k,
+                    ts=T0 + timedelta(minutes=10 * n + k),
+                    recipient=f"user{10 * n + k}@{DOM}",
+                    sender_ipv4=None,
+                    sender_ipv6=ip,
+                    auth_dmarc="fail",
+                )
+            )
+    f = _features(tmp_path, rows, Tenant([DOM], False))
+    assert [f[f"m{i}"]["source_burst"] for i in (0, 1, 2, 10, 11)] == [1, 2, 3, 1, 2]
+    assert [f[f"m{i}"]["source_fanout"] for i in (0, 1, 2, 10, 11)] == [1, 2, 3, 1, 2]
+    assert [f[f"m{i}"]["sender_sources_so_far"] for i in (0, 2, 10, 11)] == [1, 1, 2, 2]
+    assert f["m10"]["sender_ip_prior_days"] == 0 and f["m10"]["tenant_ip_prior_days"] == 0

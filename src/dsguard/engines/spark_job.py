@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsguard.engines.iprange import ipv4_int_sql
+from dsguard.sources._tabular import IPV6_PATTERN
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -38,11 +39,14 @@ _TEXT = "nullif(trim({x}), '')"
 _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 # An IPv4 address, written for a Spark SQL string literal (backslash doubled).
 IPV4_SPARK = "^" + _OCTET + "(\\\\." + _OCTET + "){3}$"
+# The ingest's IPv6 pattern (RFC 3986), the same way; lower-cased values are matched.
+IPV6_SPARK = "^" + IPV6_PATTERN.replace("\\", "\\\\") + "$"
 # Columns the adapters read; missing ones are added as NULL (exports differ).
 EMAIL_EVENTS_COLUMNS = (
     "NetworkMessageId", "RecipientEmailAddress", "Timestamp", "TimeGenerated",
     "InternetMessageId", "SenderMailFromAddress", "SenderFromAddress", "SenderMailFromDomain",
-    "SenderFromDomain", "SenderDisplayName", "SenderIPv4", "Subject", "EmailDirection",
+    "SenderFromDomain", "SenderDisplayName", "SenderIPv4", "SenderIPv6", "Subject",
+    "EmailDirection",
     "DeliveryAction", "AuthenticationDetails", "DetectionMethods", "Connectors",
 )  # fmt: skip
 SIGNINLOGS_COLUMNS = (
@@ -74,6 +78,7 @@ WITH r AS (
         {_addr("SenderFromDomain")} AS from_domain,
         nullif(SenderDisplayName, '') AS sender_display_name,
         {_text("SenderIPv4")} AS sender_ipv4,
+        lower({_text("SenderIPv6")}) AS sender_ipv6,
         nullif(Subject, '') AS subject,
         CASE lower({_text("EmailDirection")})
             WHEN 'inbound' THEN 'Inbound' WHEN 'outbound' THEN 'Outbound'
@@ -100,11 +105,12 @@ n AS (
         row_number() OVER (PARTITION BY network_message_id, recipient ORDER BY ts) AS k
     FROM r
     WHERE network_message_id IS NOT NULL AND recipient IS NOT NULL AND ts IS NOT NULL
-      AND (sender_ipv4 IS NULL OR sender_ipv4 RLIKE '{IPV4_SPARK}'))
+      AND (sender_ipv4 IS NULL OR sender_ipv4 RLIKE '{IPV4_SPARK}')
+      AND (sender_ipv6 IS NULL OR sender_ipv6 RLIKE '{IPV6_SPARK}'))
 SELECT network_message_id, recipient, ts, source, internet_message_id, sender_mail_from,
     sender_mail_from_domain, sender_from, sender_from_domain, sender_display_name,
-    sender_ipv4, subject, direction, delivery_action, detection_flags, auth_spf, auth_dkim,
-    auth_dmarc, auth_compauth, connectors
+    sender_ipv4, sender_ipv6, subject, direction, delivery_action, detection_flags, auth_spf,
+    auth_dkim, auth_dmarc, auth_compauth, connectors
 FROM n WHERE k = 1
 """
 

@@ -35,6 +35,7 @@ from dsguard.signals.features import (
     identity_columns,
     identity_sql,
     signin_sql,
+    source_key,
 )
 from dsguard.tenant import Tenant, register
 
@@ -70,7 +71,7 @@ HEADER_COLUMNS: dict[str, str] = {
 }
 
 # Bump when stored baselines would mean something else; a mismatch forces a full run.
-STATE_VERSION = "3"
+STATE_VERSION = "4"
 # Appended baseline tables are folded into one row per key after this many runs.
 COMPACT_EVERY = 8
 SCORED = "internal_looking AND path <> 'authenticated'"
@@ -86,10 +87,11 @@ SCORED_TABLE = "features_scored"
 AUTHENTICATED_TABLE = "features_authenticated"
 AUTHENTICATED_COLUMNS: tuple[str, ...] = (
     "network_message_id", "recipient", "ts", "day", "source", "sender", "sender_ipv4",
-    "connectors", "connector_name", "path", "internal_looking", "p1_internal", "p2_internal",
-    "auth_spf", "auth_dkim", "auth_dmarc", "auth_compauth", "ip_office", "ip_connector_range",
-    "spf_domains", "ip_in_p1_spf", "exception_source_ids", "on_exception_source", "covered",
-    "covered_in_date", "covered_expired", "covering_ids", "covering_expired_ids",
+    "sender_ipv6", "connectors", "connector_name", "path", "internal_looking", "p1_internal",
+    "p2_internal", "auth_spf", "auth_dkim", "auth_dmarc", "auth_compauth", "ip_office",
+    "ip_connector_range", "spf_domains", "ip_in_p1_spf", "exception_source_ids",
+    "on_exception_source", "covered", "covered_in_date", "covered_expired", "covering_ids",
+    "covering_expired_ids",
 )
 AUTHENTICATED_ROWS = "path = 'authenticated'"
 
@@ -231,7 +233,7 @@ def _incremental(con: duckdb.DuckDBPyConnection, state: _State, run: FeatureRun)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE f_tail AS
                 SELECT network_message_id, recipient, ts, coalesce(sender, '') AS sk,
-                    coalesce(sender_ipv4, '') AS ik, path = 'authenticated' AS auth
+                    {source_key("features")} AS ik, path = 'authenticated' AS auth
                 FROM features WHERE ts >= {_ts(lo)} AND ts <= {_ts(watermark)}"""
         )
         run_duckdb(con, steps, timer=run.timer)
@@ -252,7 +254,7 @@ def _refresh(con: duckdb.DuckDBPyConnection, state: _State, run: FeatureRun) -> 
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE f_old AS
             SELECT network_message_id, recipient, ts, coalesce(sender, '') AS sk,
-                coalesce(sender_ipv4, '') AS ik
+                {source_key(SCORED_TABLE)} AS ik
             FROM {SCORED_TABLE} WHERE {SCORED}"""
     )
     # Identity: from the baselines alone (this batch is already in them).

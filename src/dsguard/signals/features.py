@@ -52,6 +52,9 @@ LURE_SUBJECT = (
 
 # The purported sender: the From header, else the envelope.
 SENDER = "lower(coalesce({m}.sender_from, {m}.sender_mail_from))"
+# The source a message came from: its IPv4 address, else its IPv6 address (Exchange Online
+# reports a sender reached over IPv6 in ``SenderIPv6`` only), else '' (none known).
+SOURCE = "coalesce({m}.sender_ipv4, {m}.sender_ipv6, '')"
 # Submitted by an authenticated mailbox (the ``authenticated`` path).
 AUTHENTICATED = "coalesce({m}.direction IN ('Intra-org', 'Outbound'), false)"
 # The order of rows inside a sender or source: time, then the key.
@@ -95,6 +98,10 @@ def _s(m: str) -> str:
 
 def _auth(m: str) -> str:
     return AUTHENTICATED.format(m=m)
+
+
+def source_key(m: str) -> str:
+    return SOURCE.format(m=m)
 
 
 def identity_sql(rows: str) -> str:
@@ -191,7 +198,7 @@ SELECT m.network_message_id, m.recipient, m.ts,
     CAST(date_trunc('day', m.ts) AS DATE) AS day,
     CAST(hour(m.ts) AS BIGINT) AS hour_of_day,
     coalesce({_s("m")}, '') AS sk,
-    coalesce(m.sender_ipv4, '') AS ik,
+    {source_key("m")} AS ik,
     {_auth("m")} AS auth
 FROM f_batch m
 LEFT JOIN f_domains d1 ON d1.domain = m.sender_mail_from_domain
@@ -466,7 +473,8 @@ def _final_sql(
 SELECT m.network_message_id, m.recipient, m.ts, CAST(date_trunc('day', m.ts) AS DATE) AS day,
     m.source, {sender} AS sender,
     m.sender_mail_from, m.sender_mail_from_domain, m.sender_from, m.sender_from_domain,
-    m.sender_display_name, m.sender_ipv4, m.subject, m.direction, m.delivery_action,
+    m.sender_display_name, m.sender_ipv4, m.sender_ipv6, m.subject, m.direction,
+    m.delivery_action,
     m.connectors, c.name AS connector_name,
     CASE
         WHEN m.direction IN ('Intra-org', 'Outbound') THEN 'authenticated'
@@ -518,7 +526,7 @@ LEFT JOIN {rel["f_signin"]} sn
     ON sn.network_message_id = m.network_message_id AND sn.recipient = m.recipient
 LEFT JOIN f_ipfacts f ON f.ip = m.sender_ipv4
 LEFT JOIN f_coverage cv
-    ON cv.sk = coalesce({sender}, '') AND cv.ik = coalesce(m.sender_ipv4, '')
+    ON cv.sk = coalesce({sender}, '') AND cv.ik = {source_key("m")}
     AND cv.day = CAST(date_trunc('day', m.ts) AS DATE)
 LEFT JOIN f_headers hd ON hd.network_message_id = m.network_message_id
 CROSS JOIN f_first_day fd
