@@ -76,6 +76,8 @@ def tenant(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ).fetchall()
     counts = [(1, 1), (2, 2), (3, 3)]  # pooled into one source they would be 1, 3, 5 and 2, 4, 6
     assert bursts == [("2001:db8:dead::1", counts), ("2001:db8:dead::2", counts)]
+    ips = [json.loads(line)["source_ips"] for line in (root / "duckdb" / "alerts.jsonl").open()]
+    assert ["2001:db8:dead::1"] in ips and ["2001:db8:dead::2"] in ips
     assert ctx.alerts, "the tenant should raise alerts"
     return root
 

@@ -12,10 +12,11 @@ from dsguard.paths.inventory import INVENTORY_SQL, inventory
 
 # The original, obviously-correct formulation: seven DISTINCT aggregates per (path, via).
 REFERENCE_SQL = """SELECT path,
-          coalesce(connector_name, connectors, sender_ipv4, 'unknown') AS via,
+          coalesce(connector_name, connectors, sender_ipv4, sender_ipv6, 'unknown') AS via,
           list(DISTINCT sender ORDER BY sender) FILTER (WHERE sender IS NOT NULL) AS senders,
-          list(DISTINCT sender_ipv4 ORDER BY sender_ipv4)
-              FILTER (WHERE sender_ipv4 IS NOT NULL) AS sources,
+          list(DISTINCT coalesce(sender_ipv4, sender_ipv6)
+               ORDER BY coalesce(sender_ipv4, sender_ipv6))
+              FILTER (WHERE coalesce(sender_ipv4, sender_ipv6) IS NOT NULL) AS sources,
           count(DISTINCT network_message_id) AS messages,
           min(ts) AS first_seen, max(ts) AS last_seen,
           count(DISTINCT network_message_id) FILTER (WHERE auth_dmarc = 'pass') AS dmarc_pass,
@@ -32,7 +33,7 @@ COLUMNS = (
     "network_message_id VARCHAR, recipient VARCHAR, ts TIMESTAMPTZ, path VARCHAR, "
     "connector_name VARCHAR, connectors VARCHAR, sender VARCHAR, sender_ipv4 VARCHAR, "
     "auth_dmarc VARCHAR, auth_spf VARCHAR, auth_dkim VARCHAR, covered BOOLEAN, "
-    "covering_ids VARCHAR[]"
+    "covering_ids VARCHAR[], sender_ipv6 VARCHAR"
 )
 
 
@@ -78,8 +79,15 @@ def con() -> duckdb.DuckDBPyConnection:
     c.execute("SET TimeZone='UTC'")
     c.execute(f"CREATE TABLE features ({COLUMNS})")
     c.executemany(
-        "INSERT INTO features VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO features VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
         [(r[0], r[1], _t(int(str(r[2]))), *r[3:]) for r in ROWS],
+    )
+    # A source known only by its IPv6 address is a source of its own.
+    c.execute(
+        "INSERT INTO features (network_message_id, recipient, ts, path, sender, sender_ipv6, "
+        "auth_dmarc) VALUES ('m9', 'a@c.example', ?, 'direct_send', 'scan@c.example', "
+        "'2001:db8::5', 'fail')",
+        [_t(9)],
     )
     return c
 
@@ -91,6 +99,8 @@ def test_inventory_sql_matches_the_distinct_aggregate_reference(
     assert con.execute(INVENTORY_SQL).fetchall() == expected
     direct = next(r for r in expected if r[0] == "direct_send" and r[1] == "192.0.2.1")
     assert direct[4] == 3 and direct[7:11] == (1, 2, 1, 1)  # the case the rewrite must keep
+    ipv6 = next(r for r in expected if r[1] == "2001:db8::5")
+    assert ipv6[3] == ["2001:db8::5"] and ipv6[4] == 1
 
 
 def test_inventory_records(con: duckdb.DuckDBPyConnection) -> None:

@@ -234,7 +234,32 @@ def test_a_source_without_ipv4_is_its_own_source(tmp_path: Path) -> None:
                 )
             )
     f = _features(tmp_path, rows, Tenant([DOM], False))
+    assert f["m0"]["sender_ipv6"] == "2001:db8::a" and f["m0"]["sender_ipv4"] is None
     assert [f[f"m{i}"]["source_burst"] for i in (0, 1, 2, 10, 11)] == [1, 2, 3, 1, 2]
     assert [f[f"m{i}"]["source_fanout"] for i in (0, 1, 2, 10, 11)] == [1, 2, 3, 1, 2]
     assert [f[f"m{i}"]["sender_sources_so_far"] for i in (0, 2, 10, 11)] == [1, 1, 2, 2]
     assert f["m10"]["sender_ip_prior_days"] == 0 and f["m10"]["tenant_ip_prior_days"] == 0
+
+
+def test_campaigns_from_sources_without_ipv4_stay_apart(tmp_path: Path) -> None:
+    rows = [
+        _msg(
+            10 * n + k,
+            ts=T0 + timedelta(minutes=k, seconds=30 * n),
+            recipient=f"user{10 * n + k}@{DOM}",
+            sender_ipv4=None,
+            sender_ipv6=ip,
+            subject="New Missed Fax-msg",
+            auth_spf="softfail",
+            auth_dmarc="fail",
+            auth_compauth="fail",
+        )
+        for n, ip in enumerate(("2001:db8::a", "2001:db8::b"))
+        for k in range(3)
+    ]
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        _load(store, rows)
+        build_features(store.con, Tenant([DOM], False))
+        score_messages(store.con, feature_columns(store.con))
+        alerts = build_alerts(campaign_rows(store.con))
+    assert sorted(a.source_ips for a in alerts) == [["2001:db8::a"], ["2001:db8::b"]]

@@ -15,8 +15,9 @@ from dsguard.results import PathRecord
 # from their own small DISTINCT steps.
 INVENTORY_SQL = """
 WITH f AS NOT MATERIALIZED (
-    SELECT path, coalesce(connector_name, connectors, sender_ipv4, 'unknown') AS via,
-           network_message_id, sender, sender_ipv4, ts, auth_dmarc, auth_spf, auth_dkim,
+    SELECT path, coalesce(connector_name, connectors, sender_ipv4, sender_ipv6, 'unknown') AS via,
+           network_message_id, sender, coalesce(sender_ipv4, sender_ipv6) AS sender_ip, ts,
+           auth_dmarc, auth_spf, auth_dkim,
            covered, covering_ids, connector_name
     FROM features),
 per_message AS (
@@ -42,8 +43,8 @@ senders AS (
     FROM (SELECT DISTINCT path, via, sender FROM f WHERE sender IS NOT NULL)
     GROUP BY path, via),
 sources AS (
-    SELECT path, via, list(sender_ipv4 ORDER BY sender_ipv4) AS sources
-    FROM (SELECT DISTINCT path, via, sender_ipv4 FROM f WHERE sender_ipv4 IS NOT NULL)
+    SELECT path, via, list(sender_ip ORDER BY sender_ip) AS sources
+    FROM (SELECT DISTINCT path, via, sender_ip FROM f WHERE sender_ip IS NOT NULL)
     GROUP BY path, via)
 SELECT x.path, x.via, s.senders, i.sources, c.messages, x.first_seen, x.last_seen,
        c.dmarc_pass, c.dmarc_fail, c.spf_pass, c.dkim_pass, x.covering, x.connector

@@ -282,7 +282,7 @@ _ROWS_SQL = """
 SELECT f.network_message_id, f.day,
     coalesce(f.p1_internal, false) AS p1_internal,
     coalesce(f.covered_in_date, false) AS in_date,
-    coalesce(f.sender_ipv4, '(no IP)') AS src,
+    coalesce(f.sender_ipv4, f.sender_ipv6, '(no IP)') AS src,
     f.path,
     coalesce(f.sender, '(none)') AS sender,
     coalesce(

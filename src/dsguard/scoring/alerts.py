@@ -56,7 +56,8 @@ WITH flagged AS (
     WHERE score >= {min_score(ALERT_MIN)!r}
 ),
 keyed AS (
-    SELECT *, coalesce(sender_ipv4, 'no-ip') || '|' || subject_pattern AS gkey FROM flagged
+    SELECT *, coalesce(sender_ipv4, sender_ipv6, 'no-ip') || '|' || subject_pattern AS gkey
+    FROM flagged
 ),
 gaps AS (
     SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY gkey ORDER BY {MEMBER_ORDER})
@@ -107,7 +108,8 @@ SELECT gkey, segment, count(*) AS members,
     min(CASE WHEN score = top_score THEN rn END) AS top_rn,
     list_sort(list(DISTINCT network_message_id)) AS nmids,
     list_sort(list(DISTINCT sender) FILTER (WHERE sender <> '')) AS senders,
-    list_sort(list(DISTINCT sender_ipv4) FILTER (WHERE sender_ipv4 <> '')) AS ips,
+    list_sort(list(DISTINCT coalesce(sender_ipv4, sender_ipv6))
+        FILTER (WHERE coalesce(sender_ipv4, sender_ipv6) <> '')) AS ips,
     list_sort(list(DISTINCT subject) FILTER (WHERE subject <> '')) AS subjects,
     list_sort(list(DISTINCT recipient)) AS recipients,
     min(ts) AS first_seen, max(ts) AS last_seen,
@@ -292,7 +294,7 @@ def _campaign(members: list[dict[str, Any]], rules: tuple[Rule, ...]) -> Campaig
         top=max(members, key=lambda m: m["score"]),
         nmids=sorted({m["network_message_id"] for m in members}),
         senders=_distinct(m["sender"] for m in members),
-        ips=_distinct(m["sender_ipv4"] for m in members),
+        ips=_distinct(m["sender_ipv4"] or m.get("sender_ipv6") for m in members),
         subjects=_distinct(m["subject"] for m in members),
         recipients=sorted({m["recipient"] for m in members}),
         first_seen=min(m["ts"] for m in members),
