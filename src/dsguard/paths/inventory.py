@@ -7,18 +7,18 @@ from __future__ import annotations
 import duckdb
 
 from dsguard.results import PathRecord
+from dsguard.signals.features import source_ip
 
 # One message has one row per recipient, so "how many messages" is a distinct count. Seven
 # DISTINCT aggregates over every row cost ~4 s at 10M rows; instead the rows are grouped once
 # per (path, via, message), the authentication results folded into bit flags (a message
 # counts if any of its rows passed, as before), and the distinct sender and source lists come
 # from their own small DISTINCT steps.
-INVENTORY_SQL = """
+INVENTORY_SQL = f"""
 WITH f AS NOT MATERIALIZED (
-    SELECT path, coalesce(connector_name, connectors, sender_ipv4, sender_ipv6, 'unknown') AS via,
-           network_message_id, sender, coalesce(sender_ipv4, sender_ipv6) AS sender_ip, ts,
-           auth_dmarc, auth_spf, auth_dkim,
-           covered, covering_ids, connector_name
+    SELECT path, coalesce(connector_name, connectors, {source_ip()}, 'unknown') AS via,
+           network_message_id, sender, {source_ip()} AS sender_ip, ts, auth_dmarc, auth_spf,
+           auth_dkim, covered, covering_ids, connector_name
     FROM features),
 per_message AS (
     SELECT path, via, network_message_id,

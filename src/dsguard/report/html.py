@@ -45,6 +45,7 @@ from dsguard.report.charts import (
     TimelineEvent,
 )
 from dsguard.results import Alert, Finding, PathRecord, PhaseResult
+from dsguard.signals.features import source_ip
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -278,11 +279,11 @@ _TEMP_TABLES = (FLOW_COUNTS, _ATTRS, _KEYED, _SAMPLE_ROWS)
 ANONYMOUS_SQL = "('direct_send', 'anonymous_external')"
 
 # The per-row values the charts group messages by, under the names the queries use.
-_ROWS_SQL = """
+_ROWS_SQL = f"""
 SELECT f.network_message_id, f.day,
     coalesce(f.p1_internal, false) AS p1_internal,
     coalesce(f.covered_in_date, false) AS in_date,
-    coalesce(f.sender_ipv4, f.sender_ipv6, '(no IP)') AS src,
+    coalesce({source_ip("f")}, '(no IP)') AS src,
     f.path,
     coalesce(f.sender, '(none)') AS sender,
     coalesce(

@@ -29,6 +29,7 @@ from dsguard.engines.plan import Step, drop_duckdb, run_duckdb
 from dsguard.results import Alert, Reason
 from dsguard.scoring.score import ALERT_MIN, hit_column, min_score, score_sql, severity_of
 from dsguard.severity import Severity
+from dsguard.signals.features import source_ip
 from dsguard.signals.rules import Rule, catalogue
 
 CAMPAIGN_GAP_HOURS = 24
@@ -56,8 +57,7 @@ WITH flagged AS (
     WHERE score >= {min_score(ALERT_MIN)!r}
 ),
 keyed AS (
-    SELECT *, coalesce(sender_ipv4, sender_ipv6, 'no-ip') || '|' || subject_pattern AS gkey
-    FROM flagged
+    SELECT *, coalesce({source_ip()}, 'no-ip') || '|' || subject_pattern AS gkey FROM flagged
 ),
 gaps AS (
     SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY gkey ORDER BY {MEMBER_ORDER})
@@ -108,8 +108,7 @@ SELECT gkey, segment, count(*) AS members,
     min(CASE WHEN score = top_score THEN rn END) AS top_rn,
     list_sort(list(DISTINCT network_message_id)) AS nmids,
     list_sort(list(DISTINCT sender) FILTER (WHERE sender <> '')) AS senders,
-    list_sort(list(DISTINCT coalesce(sender_ipv4, sender_ipv6))
-        FILTER (WHERE coalesce(sender_ipv4, sender_ipv6) <> '')) AS ips,
+    list_sort(list(DISTINCT {source_ip()}) FILTER (WHERE {source_ip()} <> '')) AS ips,
     list_sort(list(DISTINCT subject) FILTER (WHERE subject <> '')) AS subjects,
     list_sort(list(DISTINCT recipient)) AS recipients,
     min(ts) AS first_seen, max(ts) AS last_seen,

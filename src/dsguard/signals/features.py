@@ -53,8 +53,8 @@ LURE_SUBJECT = (
 # The purported sender: the From header, else the envelope.
 SENDER = "lower(coalesce({m}.sender_from, {m}.sender_mail_from))"
 # The source a message came from: its IPv4 address, else its IPv6 address (Exchange Online
-# reports a sender reached over IPv6 in ``SenderIPv6`` only), else '' (none known).
-SOURCE = "coalesce({m}.sender_ipv4, {m}.sender_ipv6, '')"
+# reports a sender reached over IPv6 in ``SenderIPv6`` only).
+SOURCE_IP = "coalesce({m}sender_ipv4, {m}sender_ipv6)"
 # Submitted by an authenticated mailbox (the ``authenticated`` path).
 AUTHENTICATED = "coalesce({m}.direction IN ('Intra-org', 'Outbound'), false)"
 # The order of rows inside a sender or source: time, then the key.
@@ -100,8 +100,14 @@ def _auth(m: str) -> str:
     return AUTHENTICATED.format(m=m)
 
 
+def source_ip(m: str = "") -> str:
+    """The message's source address (NULL when none is known), of relation ``m``."""
+    return SOURCE_IP.format(m=f"{m}." if m else "")
+
+
 def source_key(m: str) -> str:
-    return SOURCE.format(m=m)
+    """``source_ip`` as a grouping key: '' when no address is known."""
+    return f"coalesce({source_ip(m)}, '')"
 
 
 def identity_sql(rows: str) -> str:
