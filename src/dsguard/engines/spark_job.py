@@ -29,18 +29,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsguard.engines.iprange import ipv4_int_sql
-from dsguard.sources._tabular import IPV6_PATTERN
+from dsguard.evidence.addresses import IPV4_PATTERN, IPV6_PATTERN, spark_full_match
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 _ADDR = "lower(nullif(trim(BOTH ' <>\t' FROM {x}), ''))"
 _TEXT = "nullif(trim({x}), '')"
-_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-# An IPv4 address, written for a Spark SQL string literal (backslash doubled).
-IPV4_SPARK = "^" + _OCTET + "(\\\\." + _OCTET + "){3}$"
-# The ingest's IPv6 pattern (RFC 3986), the same way; lower-cased values are matched.
-IPV6_SPARK = "^" + IPV6_PATTERN.replace("\\", "\\\\") + "$"
+# The ingest's address patterns, for a Spark SQL string literal.
+IPV4_SPARK = spark_full_match(IPV4_PATTERN)
+IPV6_SPARK = spark_full_match(IPV6_PATTERN)
 # Columns the adapters read; missing ones are added as NULL (exports differ).
 EMAIL_EVENTS_COLUMNS = (
     "NetworkMessageId", "RecipientEmailAddress", "Timestamp", "TimeGenerated",

@@ -35,6 +35,7 @@ from typing import IO, Any, ClassVar
 import duckdb
 import pyarrow as pa
 
+from dsguard.evidence.addresses import IPV4_PATTERN, IPV6_PATTERN
 from dsguard.evidence.model import MessageEvent
 from dsguard.evidence.schema import STAGE_COLUMNS, stage_table_sql
 from dsguard.sources.base import BATCH_ROWS, Reader, SourceError, StageResult, to_json_text
@@ -57,36 +58,12 @@ _HEADER_PROBE = 1 << 20  # the header must sit in the first MiB
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _UTC_SUFFIX = re.compile(r"\s*\[\s*UTC\s*\]\s*$", re.IGNORECASE)
 
-# ----------------------------------------------------------------------------- SQL patterns
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-IPV4_PATTERN = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
-
-
 # DuckDB reads a CSV in buffers of 32 MB by default, each one fresh memory the kernel must
 # fault in; 4 MB buffers cut the page faults of reading a 10M-row file by a quarter at the
 # same speed (benchmarks/README.md). Lines up to ``max_line_size`` (2 MB) still fit.
 CSV_BUFFER_BYTES = 4 << 20
 
-
-def _ipv6_pattern() -> str:
-    """RFC 3986 ``IPv6address`` as an RE2 pattern (``::`` compression, IPv4 tail)."""
-    h16 = r"[0-9A-Fa-f]{1,4}"
-    ls32 = rf"(?:{h16}:{h16}|{IPV4_PATTERN})"
-
-    def times(n: int) -> str:
-        return f"(?:{h16}:){{{n}}}" if n else ""
-
-    def head(n: int) -> str:  # [ *n( h16 ":" ) h16 ]
-        return f"(?:(?:{h16}:){{0,{n}}}{h16})?"
-
-    alts = [times(6) + ls32, "::" + times(5) + ls32]
-    tails = [times(4) + ls32, times(3) + ls32, times(2) + ls32, f"{h16}:{ls32}", ls32, h16, ""]
-    alts += [f"{head(n)}::{tail}" for n, tail in enumerate(tails)]
-    return "(?:" + "|".join(alts) + ")"
-
-
-IPV6_PATTERN = _ipv6_pattern()
-
+# ----------------------------------------------------------------------------- SQL patterns
 # A value carries a zone when its time part ends in Z, UTC/GMT or a numeric offset.
 _ZONED_PATTERN = r"(?i):[0-9]{2}(\.[0-9]+)?\s*(z|utc|gmt|[+-][0-9]{2}(:?[0-9]{2})?)$"
 # What nearly every export writes: ISO 8601 in UTC, e.g. ``2025-01-06T08:15:30.1234567Z``.

@@ -50,6 +50,7 @@ from typing import Any, ClassVar
 import duckdb
 import pyarrow as pa
 
+from dsguard.evidence.addresses import IPV4_PATTERN
 from dsguard.evidence.model import SignIn
 from dsguard.evidence.schema import arrow_schema, stage_table_sql
 from dsguard.sources.base import (
@@ -872,8 +873,7 @@ _PY_NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 # Python lower-cases; a canonical IPv4 address; a time DuckDB's cast reads as
 # ``datetime.fromisoformat`` does (both refuse 31 April). First for a string value, then for
 # its JSON text, where a plain string has no escapes.
-_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
+_IPV4 = IPV4_PATTERN
 _TIME = (
     r"[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z?"
