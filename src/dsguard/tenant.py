@@ -176,6 +176,8 @@ def register(con: duckdb.DuckDBPyConnection, tenant: Tenant) -> None:
             "cidr": pa.array([r.cidr for r in rs], pa.string()),
             "start_ip": pa.array([r.start for r in rs], pa.int64()),
             "end_ip": pa.array([r.end for r in rs], pa.int64()),
+            "start_ip6": pa.array([r.start6 for r in rs], pa.string()),
+            "end_ip6": pa.array([r.end6 for r in rs], pa.string()),
         }
     )
     # One row per (exception, sender pattern); an exception without senders covers anyone

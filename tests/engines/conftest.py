@@ -1,9 +1,11 @@
 """A small synthetic tenant written as daily files, so a test can analyse "the period so
-far" and then "one more day" (the layout a scheduled export leaves behind)."""
+far" and then "one more day" (the layout a scheduled export leaves behind); and whether
+Spark can run here."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections import defaultdict
@@ -18,6 +20,18 @@ from dsguard.synth import SynthConfig, generate
 
 DAYS = 10
 CONFIG = SynthConfig(users=40, days=DAYS, seed=5)
+
+
+def _spark_available() -> bool:
+    try:
+        import pyspark  # noqa: F401
+        import sqlglot  # noqa: F401
+    except ImportError:
+        return False
+    return bool(shutil.which("java") or os.environ.get("JAVA_HOME"))
+
+
+needs_spark = pytest.mark.skipif(not _spark_available(), reason="pyspark and Java are needed")
 
 
 def split_daily(bundle: Path, out: Path) -> list[str]:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
+from tests.engines.conftest import needs_spark
 
 from dsguard.pipeline import analyze
 from dsguard.synth import SynthConfig, generate
@@ -22,21 +21,10 @@ from dsguard.synth import SynthConfig, generate
 pytestmark = pytest.mark.slow
 
 
-def _spark_available() -> bool:
-    try:
-        import pyspark  # noqa: F401
-        import sqlglot  # noqa: F401
-    except ImportError:
-        return False
-    return bool(shutil.which("java") or os.environ.get("JAVA_HOME"))
-
-
-needs_spark = pytest.mark.skipif(not _spark_available(), reason="pyspark and Java are needed")
-
-
 def _add_ipv6_spoofs(bundle: Path) -> None:
     """Internal-looking Direct Send from two sources known only by IPv6 (the synthetic
-    tenant has none): each is its own source on both engines."""
+    tenant has none): each is its own source on both engines, and an exception whose range
+    holds only the first covers only its messages."""
     events = bundle / "email_events.csv"
     with events.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -61,6 +49,20 @@ def _add_ipv6_spoofs(bundle: Path) -> None:
                     "DeliveryAction": "Delivered",
                     "AuthenticationDetails": '{"SPF":"fail","DKIM":"none","DMARC":"fail"}',
                 })  # fmt: skip
+    registry = bundle / "exceptions.yaml"
+    registry.write_text(
+        registry.read_text(encoding="utf-8")
+        + f"""  - id: EX-IPV6
+    name: "Payroll relay over IPv6"
+    owner: hr@{domain}
+    justification: "Parity test: an IPv6 range."
+    sources: [2001:db8:dead::/127]
+    senders: [payroll@{domain}]
+    recipients: internal
+    expires: 2099-01-01
+""",
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +78,15 @@ def tenant(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ).fetchall()
     counts = [(1, 1), (2, 2), (3, 3)]  # pooled into one source they would be 1, 3, 5 and 2, 4, 6
     assert bursts == [("2001:db8:dead::1", counts), ("2001:db8:dead::2", counts)]
+    with duckdb.connect(str(root / "duckdb" / "evidence.duckdb"), read_only=True) as con:
+        covered = con.execute(
+            "SELECT sender_ipv6, bool_and(covered_in_date), list(DISTINCT covering_ids[1]) "
+            "FROM features WHERE sender_ipv6 LIKE '2001:db8:dead::%' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert covered == [("2001:db8:dead::1", True, ["EX-IPV6"]), ("2001:db8:dead::2", False, [None])]
     ips = [json.loads(line)["source_ips"] for line in (root / "duckdb" / "alerts.jsonl").open()]
-    assert ["2001:db8:dead::1"] in ips and ["2001:db8:dead::2"] in ips
+    # The source the exception covers raises nothing; the other is an alert of its own.
+    assert ["2001:db8:dead::2"] in ips and not any("2001:db8:dead::1" in i for i in ips)
     assert ctx.alerts, "the tenant should raise alerts"
     return root
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from dsguard.evidence.store import EvidenceStore
-from dsguard.governance.exceptions import _breadth, _entry_findings, _overlaps
+from dsguard.governance.exceptions import _breadth, _entry_findings, _overlaps, draft_entry
 from dsguard.governance.plan import ps_list, ps_quote
 from dsguard.sources.exceptions import ExceptionsReader
 from dsguard.synth import SynthConfig, generate
@@ -139,3 +139,20 @@ def test_check_command_drafts_load_back_as_entries(tmp_path: Path) -> None:
         (rep,) = store.ingest([(ExceptionsReader(), bundle / "exceptions.yaml")], root=bundle).files
         assert rep.rejected == 0 and rep.loaded == len(registry["exceptions"])
         assert any("owner" in w for w in rep.warnings)
+
+
+def test_a_draft_names_each_source_as_itself_in_either_family(tmp_path: Path) -> None:
+    flows = [
+        {"source": "2001:DB8::A", "internal_only": True},
+        {"source": "203.0.113.7", "internal_only": True},
+        {"source": None, "internal_only": True},
+    ]
+    entry = draft_entry("scan@contoso.example", flows, 1, TODAY)
+    assert entry["sources"] == ["2001:db8::a/128", "203.0.113.7/32"]
+    registry = tmp_path / "exceptions.yaml"
+    registry.write_text(yaml.safe_dump({"exceptions": [entry]}, sort_keys=False))
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        (rep,) = store.ingest([(ExceptionsReader(), registry)], root=tmp_path).files
+        assert rep.rejected == 0 and rep.loaded == 1
+        (sources,) = store.con.execute("SELECT sources FROM exceptions").fetchone() or [None]
+        assert sorted(sources) == entry["sources"]

@@ -32,7 +32,8 @@ def _reference(con: duckdb.DuckDBPyConnection, predicate: str) -> dict[str, Any]
     """One phase replayed over every row, as the simulation did before it was batched."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ref AS
-        SELECT f.network_message_id, f.sender_mail_from, f.sender_from, f.sender_ipv4,
+        SELECT f.network_message_id, f.sender_mail_from, f.sender_from,
+               coalesce(f.sender_ipv4, f.sender_ipv6) AS source,
                coalesce({predicate}, false) AS rejected
         FROM features f"""
     )
@@ -58,7 +59,7 @@ def _reference(con: duckdb.DuckDBPyConnection, predicate: str) -> dict[str, Any]
         "rejected_messages": row[0] if row else 0,
         "rejected_p1_senders": distinct("lower(sender_mail_from)"),
         "rejected_p2_senders": distinct("lower(sender_from)"),
-        "rejected_sources": distinct("sender_ipv4"),
+        "rejected_sources": distinct("source"),
         "unstopped_suspicious": [r[0] for r in unstopped],
     }
     con.execute("DROP TABLE _ref")

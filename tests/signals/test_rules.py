@@ -263,3 +263,38 @@ def test_campaigns_from_sources_without_ipv4_stay_apart(tmp_path: Path) -> None:
         score_messages(store.con, feature_columns(store.con))
         alerts = build_alerts(campaign_rows(store.con))
     assert sorted(a.source_ips for a in alerts) == [["2001:db8::a"], ["2001:db8::b"]]
+
+
+def test_ipv6_sources_meet_ipv6_ranges(tmp_path: Path) -> None:
+    """Exceptions, SPF ``ip6:`` terms, connectors and office exits hold IPv6 ranges too; a
+    source known only by IPv6 is matched against them (and an IPv4 range never matches it)."""
+    rows = [
+        _msg(n, sender_ipv4=None, sender_ipv6=ip, auth_dmarc="fail", recipient=f"u{n}@{DOM}")
+        for n, ip in enumerate(
+            [
+                "2001:db8:a::10",
+                "2001:db8:b::1",
+                "2001:db8:c::5",
+                "2001:db8:d::1",
+                "::ffff:203.0.113.10",
+            ]
+        )
+    ]
+    tenant = Tenant(
+        [DOM],
+        False,
+        exceptions=[
+            ExceptionRule("EX-6", ["2001:DB8:A::/64"], [f"scan@{DOM}"], ["internal"], None, "me"),
+            ExceptionRule("EX-4", ["203.0.113.0/24"], [f"scan@{DOM}"], ["internal"], None, "me"),
+        ],
+        spf={DOM: ["2001:db8:b::/48", "203.0.113.0/24"]},  # ip6: and ip4: values
+        office_egress=["2001:db8:c::5", "203.0.113.10"],
+    )
+    f = _features(tmp_path, rows, tenant)
+    assert f["m0"]["exception_source_ids"] == ["EX-6"] and f["m0"]["covered_in_date"]
+    assert f["m1"]["spf_domains"] == [DOM] and not f["m1"]["covered"]
+    assert f["m2"]["ip_office"] and not f["m1"]["ip_office"]
+    nothing = f["m3"]
+    assert not nothing["covered"] and not nothing["ip_office"] and not nothing["spf_domains"]
+    # An IPv4-mapped IPv6 source is not the IPv4 address: the IPv4 ranges do not cover it.
+    assert not f["m4"]["covered"] and not f["m4"]["spf_domains"] and not f["m4"]["ip_office"]

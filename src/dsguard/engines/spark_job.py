@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dsguard.engines.iprange import ipv4_int_sql
+from dsguard.engines.iprange import ip_keys_sql
 from dsguard.evidence.addresses import IPV4_PATTERN, IPV6_PATTERN, spark_full_match
 
 if TYPE_CHECKING:
@@ -127,15 +127,15 @@ FROM signins_raw
 def office_egress_sql(min_users: int) -> str:
     """Office exits as ``t_ranges`` rows, learned from sign-ins like ``dsguard.tenant``
     (DuckDB dialect, run through ``to_spark`` like the feature SQL)."""
+    exits = f"""(SELECT ip_address AS ip FROM signins
+        WHERE ip_address IS NOT NULL AND coalesce(error_code, 0) = 0
+        GROUP BY ip_address HAVING count(DISTINCT user_principal_name) >= {min_users}) x"""
     return f"""
-SELECT 'office' AS kind, 'office egress' AS label, concat(ip, '/32') AS cidr,
-    ip_int AS start_ip, ip_int AS end_ip
-FROM (
-    SELECT ip_address AS ip, {ipv4_int_sql("ip_address")} AS ip_int
-    FROM signins
-    WHERE ip_address IS NOT NULL AND coalesce(error_code, 0) = 0
-    GROUP BY ip_address HAVING count(DISTINCT user_principal_name) >= {min_users}) x
-WHERE ip_int IS NOT NULL"""
+SELECT 'office' AS kind, 'office egress' AS label,
+    concat(lower(ip), CASE WHEN ip_int IS NULL THEN '/128' ELSE '/32' END) AS cidr,
+    ip_int AS start_ip, ip_int AS end_ip, ip6 AS start_ip6, ip6 AS end_ip6
+FROM ({ip_keys_sql(exits)}) k
+WHERE ip_int IS NOT NULL OR regexp_matches(ip, '^(?:{IPV6_PATTERN})$')"""
 
 
 # ----------------------------------------------------------------------------- tenant
@@ -173,7 +173,10 @@ def _plain(value: Any) -> Any:
 
 _TENANT_SCHEMAS = {
     "t_domains": "domain string",
-    "t_ranges": "kind string, label string, cidr string, start_ip long, end_ip long",
+    "t_ranges": (
+        "kind string, label string, cidr string, start_ip long, end_ip long, "
+        "start_ip6 string, end_ip6 string"
+    ),
     "t_exceptions": "id string, sender string, expires date, has_sources boolean",
     "t_connectors": "name string, connector_type string",
 }

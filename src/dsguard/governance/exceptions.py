@@ -16,8 +16,10 @@ from typing import Any
 import duckdb
 import yaml
 
+from dsguard.engines.iprange import host_cidr
 from dsguard.results import Finding
 from dsguard.scoring.score import SUSPICIOUS_AT
+from dsguard.signals.features import source_ip
 from dsguard.tenant import ExceptionRule, Tenant
 
 SOON_DAYS = 30
@@ -302,7 +304,8 @@ def _networks(texts: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Ne
 def uncovered_flows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Direct Send flows no in-date exception covers and no alert calls suspicious."""
     cur = con.execute(
-        """SELECT lower(coalesce(sender_from, sender_mail_from)) AS sender, sender_ipv4 AS source,
+        f"""SELECT lower(coalesce(sender_from, sender_mail_from)) AS sender,
+                  {source_ip()} AS source,
                   count(DISTINCT network_message_id) AS messages,
                   count(DISTINCT recipient) AS recipients,
                   bool_and(split_part(recipient, '@', 2) IN (SELECT domain FROM t_domains))
@@ -328,7 +331,7 @@ DRAFT_TERM_DAYS = 90
 def draft_entry(sender: str, flows: list[dict[str, Any]], n: int, today: date) -> dict[str, Any]:
     """A reviewable exceptions.yaml entry for one sender's uncovered flows (never applied by
     us). It loads as written; until someone adds ``owner`` it stays a DS-GOV-004 finding."""
-    sources = sorted({f"{f['source']}/32" for f in flows if f["source"]})
+    sources = sorted({host_cidr(f["source"]) for f in flows if f["source"]})
     return {
         "id": f"EX-DRAFT-{n:03d}",
         "name": f"Direct Send as {sender} from {len(sources)} source(s)",

@@ -27,6 +27,7 @@ import duckdb
 
 from dsguard.results import PhaseResult
 from dsguard.scoring.score import SUSPICIOUS_AT
+from dsguard.signals.features import source_ip
 
 # Anonymous internal-looking mail: the only traffic the phases act on.
 ANONYMOUS = "path = 'direct_send'"
@@ -108,7 +109,7 @@ def simulate(con: duckdb.DuckDBPyConnection) -> list[PhaseResult]:
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {SIM} AS
         SELECT f.network_message_id, lower(f.sender_mail_from) AS p1,
-               lower(f.sender_from) AS p2, f.sender_ipv4 AS source, {verdicts}
+               lower(f.sender_from) AS p2, {source_ip('f')} AS source, {verdicts}
         FROM features f WHERE {ANONYMOUS}"""
     )
     try:

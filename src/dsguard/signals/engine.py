@@ -71,7 +71,7 @@ HEADER_COLUMNS: dict[str, str] = {
 }
 
 # Bump when stored baselines would mean something else; a mismatch forces a full run.
-STATE_VERSION = "4"
+STATE_VERSION = "5"
 # Appended baseline tables are folded into one row per key after this many runs.
 COMPACT_EVERY = 8
 SCORED = "internal_looking AND path <> 'authenticated'"

@@ -28,7 +28,7 @@ the tenant tables of ``dsguard.tenant.register``.
 
 from __future__ import annotations
 
-from dsguard.engines.iprange import ipv4_int_sql
+from dsguard.engines.iprange import ip_keys_sql
 from dsguard.engines.plan import Step
 
 # Days of tenant history needed before novelty ("new source", "new recipient") means anything.
@@ -405,15 +405,19 @@ JOIN f_sender_fanout sf
         Step(
             "f_ipfacts",
             f"""
-WITH ips AS (
-    SELECT ip, {ipv4_int_sql("ip")} AS ip_int
-    FROM (SELECT DISTINCT ik AS ip FROM f_il WHERE ik <> '') x)
+WITH ips AS ({ip_keys_sql("(SELECT DISTINCT ik AS ip FROM f_il WHERE ik <> '') x")}),
+hits AS (
+    SELECT i.ip, r.kind, r.label
+    FROM ips i JOIN t_ranges r ON i.ip_int BETWEEN r.start_ip AND r.end_ip
+    UNION ALL
+    SELECT i.ip, r.kind, r.label
+    FROM ips i JOIN t_ranges r ON i.ip6 BETWEEN r.start_ip6 AND r.end_ip6)
 SELECT i.ip,
     max(CASE WHEN r.kind = 'office' THEN 1 ELSE 0 END) = 1 AS ip_office,
     max(CASE WHEN r.kind = 'connector' THEN 1 ELSE 0 END) = 1 AS ip_connector_range,
     list_sort(list(DISTINCT r.label) FILTER (WHERE r.kind = 'spf')) AS spf_domains,
     list_sort(list(DISTINCT r.label) FILTER (WHERE r.kind = 'exception')) AS exception_ids
-FROM ips i LEFT JOIN t_ranges r ON i.ip_int BETWEEN r.start_ip AND r.end_ip
+FROM ips i LEFT JOIN hits r ON r.ip = i.ip
 GROUP BY i.ip""",
         ),
         # Which registered exceptions cover each sender, source and day. An exception's
@@ -530,7 +534,7 @@ LEFT JOIN {rel["f_history"]} h
 LEFT JOIN {rel["f_identity"]} i ON i.sender = {sender}
 LEFT JOIN {rel["f_signin"]} sn
     ON sn.network_message_id = m.network_message_id AND sn.recipient = m.recipient
-LEFT JOIN f_ipfacts f ON f.ip = m.sender_ipv4
+LEFT JOIN f_ipfacts f ON f.ip = {source_ip("m")}
 LEFT JOIN f_coverage cv
     ON cv.sk = coalesce({sender}, '') AND cv.ik = {source_key("m")}
     AND cv.day = CAST(date_trunc('day', m.ts) AS DATE)
