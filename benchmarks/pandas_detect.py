@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from dsguard.bundle import discover
+from dsguard.engines.iprange import ipv6_hex
 from dsguard.evidence.snapshot import Snapshot
 from dsguard.evidence.store import EvidenceStore
 from dsguard.scoring.alerts import CAMPAIGN_GAP_HOURS
@@ -332,8 +333,13 @@ def _ip_facts(sc: pd.DataFrame, tenant: Tenant) -> pd.DataFrame:
     office = np.zeros(len(ips), dtype=bool)
     conn = np.zeros(len(ips), dtype=bool)
     vals = ints.to_numpy(dtype="float64")
+    hex6 = [_ipv6_hex(ip) for ip in ips]  # IPv6 as dsguard compares it: 32 hex digits
     for r in tenant.ranges():
-        hit = np.flatnonzero((vals >= r.start) & (vals <= r.end))
+        if r.start is not None and r.end is not None:
+            hit = np.flatnonzero((vals >= r.start) & (vals <= r.end))
+        else:
+            lo, hi = r.start6 or "", r.end6 or ""
+            hit = np.array([i for i, h in enumerate(hex6) if h and lo <= h <= hi], dtype=int)
         for i in hit:
             if r.kind == "spf":
                 spf[i].add(r.label)
@@ -351,6 +357,14 @@ def _ip_facts(sc: pd.DataFrame, tenant: Tenant) -> pd.DataFrame:
     sc["ip_in_p1_spf"] = [d in s for d, s in zip(sc["mf_domain"], sc["spf_domains"], strict=True)]
     sc["on_exception_source"] = sc["exception_source_ids"].map(len) > 0
     return sc
+
+
+def _ipv6_hex(ip: str) -> str | None:
+    try:
+        a = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    return ipv6_hex(a) if isinstance(a, ipaddress.IPv6Address) else None
 
 
 def _ip_int(ip: str) -> float:
@@ -471,7 +485,7 @@ def campaigns(sc: pd.DataFrame) -> pd.DataFrame:
     )
     subj = subj.str.replace(r"^((re|fw|fwd|aw|sv)\s*:\s*)+", "", regex=True)
     subj = subj.str.replace(r"[0-9]+", "#", regex=True).str.replace(r"\s+", " ", regex=True)
-    f["gkey"] = f["sender_ipv4"].fillna("no-ip") + "|" + subj.str.strip()
+    f["gkey"] = f["ik"].replace("", "no-ip") + "|" + subj.str.strip()
     f = f.sort_values(["gkey", "ts", "nmid", "recipient"], kind="stable")
     gap = f.groupby("gkey")["ts"].diff() > pd.Timedelta(hours=CAMPAIGN_GAP_HOURS)
     f["segment"] = gap.astype(int).groupby(f["gkey"]).cumsum()

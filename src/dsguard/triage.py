@@ -86,6 +86,7 @@ def _feature_row(msg: ParsedMessage, domains: set[str]) -> tuple[dict[str, Any],
     rcpt = (msg.to_addresses[0] if msg.to_addresses else "").lower() or None
     auth = ev.auth
     p1d = decision.p1_domain
+    ip = ev.antispam.cip or ev.received.source_ip
     row = {
         "network_message_id": ev.network_message_id or msg.sha256,
         "recipient": rcpt,
@@ -95,7 +96,9 @@ def _feature_row(msg: ParsedMessage, domains: set[str]) -> tuple[dict[str, Any],
         "sender_from": p2,
         "sender_from_domain": decision.p2_domain,
         "sender_display_name": msg.from_display_name,
-        "sender_ipv4": ev.antispam.cip or ev.received.source_ip,
+        "source_ip": ip,
+        "sender_ipv4": ip if ip and ":" not in ip else None,
+        "sender_ipv6": ip if ip and ":" in ip else None,
         "subject": msg.subject,
         "path": decision.path,
         "internal_looking": decision.internal_looking,

@@ -257,7 +257,8 @@ def test_caps_say_so() -> None:
 FEATURES_DDL = """
 CREATE TABLE features (
     network_message_id VARCHAR, recipient VARCHAR, ts TIMESTAMPTZ, day DATE, path VARCHAR,
-    sender VARCHAR, sender_ipv4 VARCHAR, sender_ipv6 VARCHAR, subject VARCHAR,
+    sender VARCHAR, sender_ipv4 VARCHAR, sender_ipv6 VARCHAR, source_ip VARCHAR,
+    subject VARCHAR,
     sender_display_name VARCHAR,
     auth_dmarc VARCHAR, p1_internal BOOLEAN, exception_source_ids VARCHAR[],
     ip_office BOOLEAN, ip_connector_range BOOLEAN, spf_domains VARCHAR[],
@@ -316,8 +317,8 @@ def _store() -> duckdb.DuckDBPyConnection:
     for nmid, rcpt, ts, path, snd, ip, subj, dn, p1, exc, cov, indate in rows:
         con.execute(
             "INSERT INTO features VALUES (?, ?, ?::TIMESTAMPTZ, CAST(?::TIMESTAMPTZ AS DATE), "
-            "?, ?, ?, NULL, ?, ?, 'fail', ?, ?, false, false, [], ?, ?)",
-            [nmid, rcpt, ts, ts, path, snd, ip, subj, dn, p1, exc, cov, indate],
+            "?, ?, ?, NULL, ?, ?, ?, 'fail', ?, ?, false, false, [], ?, ?)",
+            [nmid, rcpt, ts, ts, path, snd, ip, ip, subj, dn, p1, exc, cov, indate],
         )
     con.execute("INSERT INTO alert_messages VALUES ('DSA-000000000000', 'm1', 'critical', 4)")
     return con
@@ -404,7 +405,8 @@ def test_flow_ties_are_ordered_by_name(tmp_path: Path) -> None:
                                 "kim@contoso.example"]):
         con.execute(
             "INSERT INTO features VALUES (?, 'a@contoso.example', '2026-11-04 08:00'::TIMESTAMPTZ,"
-            " DATE '2026-11-04', 'direct_send', ?, '198.51.100.9', NULL, 's', 'n', 'pass',"
+            " DATE '2026-11-04', 'direct_send', ?, '198.51.100.9', NULL, '198.51.100.9', 's', 'n',"
+            " 'pass',"
             " true, [],"
             " false, false, [], [], false)", [f"t{i}", sender])
     rows = [(r.sender, r.messages) for r in _collect_store(con, tmp_path).flows_anonymous.rows

@@ -263,6 +263,11 @@ def test_campaigns_from_sources_without_ipv4_stay_apart(tmp_path: Path) -> None:
         score_messages(store.con, feature_columns(store.con))
         alerts = build_alerts(campaign_rows(store.con))
     assert sorted(a.source_ips for a in alerts) == [["2001:db8::a"], ["2001:db8::b"]]
+    # Each reason that names the source names the IPv6 address, not an empty IPv4 one.
+    for a in alerts:
+        named = [r.evidence["source_ip"] for r in a.reasons if "source_ip" in r.evidence]
+        assert named and set(named) == set(a.source_ips)
+        assert not any("sender_ipv4" in r.evidence for r in a.reasons)
 
 
 def test_ipv6_sources_meet_ipv6_ranges(tmp_path: Path) -> None:

@@ -260,10 +260,11 @@ class ReportModel:
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-    """A query that may meet a store without a table (a partial run): empty, not a crash."""
+    """A query that may meet a store without a table (a partial run): empty, not a crash.
+    Only a missing table is forgiven; any other error is a bug and must not blank a chart."""
     try:
         return con.execute(sql, list(params)).fetchall()
-    except duckdb.Error:
+    except duckdb.CatalogException:
         return []
 
 
@@ -415,11 +416,11 @@ def _samples(
     _rows(con, f"""
         CREATE OR REPLACE TEMP TABLE {_SAMPLE_ROWS} AS
         SELECT am.alert_id, f.ts, f.recipient, f.sender_display_name, f.subject,
-            f.sender_ipv4, f.auth_dmarc, f.network_message_id
+            f.source_ip, f.auth_dmarc, f.network_message_id
         FROM alert_messages am JOIN features f USING (network_message_id)
         WHERE am.alert_id IN (SELECT unnest(?::VARCHAR[]))""", [alert_ids])
     rows = _rows(con, f"""
-        SELECT alert_id, ts, recipient, sender_display_name, subject, sender_ipv4, auth_dmarc,
+        SELECT alert_id, ts, recipient, sender_display_name, subject, source_ip, auth_dmarc,
             network_message_id
         FROM {_SAMPLE_ROWS}
         QUALIFY row_number() OVER (PARTITION BY alert_id ORDER BY ts, recipient)

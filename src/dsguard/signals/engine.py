@@ -35,6 +35,7 @@ from dsguard.signals.features import (
     identity_columns,
     identity_sql,
     signin_sql,
+    source_ip,
     source_key,
 )
 from dsguard.tenant import Tenant, register
@@ -168,7 +169,8 @@ def create_feature_tables(con: duckdb.DuckDBPyConnection, like: str) -> None:
     con.execute(
         f"""CREATE VIEW features AS
             SELECT * FROM {SCORED_TABLE}
-            UNION ALL BY NAME SELECT * FROM {AUTHENTICATED_TABLE}"""
+            UNION ALL BY NAME
+            SELECT *, {source_ip()} AS source_ip FROM {AUTHENTICATED_TABLE}"""
     )
 
 

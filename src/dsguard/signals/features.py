@@ -483,7 +483,8 @@ def _final_sql(
 SELECT m.network_message_id, m.recipient, m.ts, CAST(date_trunc('day', m.ts) AS DATE) AS day,
     m.source, {sender} AS sender,
     m.sender_mail_from, m.sender_mail_from_domain, m.sender_from, m.sender_from_domain,
-    m.sender_display_name, m.sender_ipv4, m.sender_ipv6, m.subject, m.direction,
+    m.sender_display_name, m.sender_ipv4, m.sender_ipv6, {source_ip("m")} AS source_ip,
+    m.subject, m.direction,
     m.delivery_action,
     m.connectors, c.name AS connector_name,
     CASE
