@@ -87,19 +87,92 @@ def test_rerun_without_new_data_only_refreshes(
     assert (out / "alerts.jsonl").read_text() == before
 
 
-def test_older_data_falls_back_to_a_full_run(
+def test_a_late_day_rewinds_to_that_day(
     daily: tuple[Path, list[str]], tmp_path: Path, add_days: AddDays
 ) -> None:
     all_days, days = daily
     bundle, out = tmp_path / "bundle", tmp_path / "out"
     add_days(all_days, bundle, days[-1])
-    hole = bundle / f"email_events_{days[3]}.csv"
+    hole = bundle / f"email_events_{days[-3]}.csv"
     kept = hole.read_bytes()
     hole.unlink()
-    analyze(bundle, out)
-    hole.write_bytes(kept)  # a day in the middle arrives late
+    month = analyze(bundle, out)
+    hole.write_bytes(kept)  # a day near the end arrives late
     late = analyze(bundle, out)
-    assert _mode(late) == "full" and "older" in late.feature_run.reason
+    assert _mode(late) == "incremental", late.feature_run.reason
+    assert f"recomputed from {days[-3]}" in late.feature_run.reason
+    assert "rewind" in late.feature_run.seconds
+    # the last three days were computed, not the period
+    assert 0 < late.feature_run.new_rows < month.feature_run.new_rows / 2
+    analyze(bundle, tmp_path / "full")
+    _same_results(out, tmp_path / "full")
+
+
+def _move_tail(bundle: Path, day: str, after: str, minutes: int) -> int:
+    """Move every other message of the last ``minutes`` of ``day`` from its file into
+    ``after``'s file, as a Sentinel export by ``TimeGenerated`` (ingestion time) leaves them:
+    an event ingested after midnight lands in the next day's file, one of the same minutes
+    ingested sooner does not. Returns how many rows moved."""
+    src, dst = bundle / f"email_events_{day}.csv", bundle / f"email_events_{after}.csv"
+    cut = f"{day}T{(24 * 60 - minutes) // 60:02d}:{(24 * 60 - minutes) % 60:02d}"
+    late = "Timestamp >= ? AND hash(NetworkMessageId) % 2 = 0"
+    rel = "read_csv(?, all_varchar = true)"
+    opts = "(HEADER, QUOTE '\"', ESCAPE '\"')"
+    tmp_src, tmp_dst = src.with_suffix(".tmp"), dst.with_suffix(".tmp")
+    con = duckdb.connect()
+    con.execute(
+        f"COPY (SELECT * FROM {rel} WHERE NOT ({late})) TO '{tmp_src}' {opts}", [str(src), cut]
+    )
+    con.execute(
+        f"""COPY (SELECT * FROM {rel} WHERE {late}
+                  UNION ALL SELECT * FROM {rel}) TO '{tmp_dst}' {opts}""",
+        [str(src), cut, str(dst)],
+    )
+    row = con.execute(f"SELECT count(*) FROM {rel} WHERE {late}", [str(src), cut]).fetchone()
+    tmp_src.replace(src)
+    tmp_dst.replace(dst)
+    return int(row[0]) if row else 0
+
+
+def test_rows_from_the_day_before_rewind_to_that_day(
+    daily: tuple[Path, list[str]], tmp_path: Path, add_days: AddDays
+) -> None:
+    """Every daily export by ingestion time holds the last minutes of the day before."""
+    all_days, days = daily
+    bundle, out = tmp_path / "bundle", tmp_path / "out"
+    add_days(all_days, bundle, days[-1])
+    assert _move_tail(bundle, days[-2], days[-1], minutes=180) > 0
+    today = bundle / f"email_events_{days[-1]}.csv"
+    kept = today.read_bytes()
+    today.unlink()
+    month = analyze(bundle, out)
+    today.write_bytes(kept)
+    late = analyze(bundle, out)
+    assert _mode(late) == "incremental", late.feature_run.reason
+    assert f"recomputed from {days[-2]}" in late.feature_run.reason
+    assert 0 < late.feature_run.new_rows < month.feature_run.new_rows / 3
+    full = analyze(bundle, tmp_path / "full")
+    assert full.alerts
+    _same_results(out, tmp_path / "full")
+    # and the next day extends the rewound baselines as usual
+    again = analyze(bundle, out)
+    assert _mode(again) == "refresh"
+    _same_results(out, tmp_path / "full")
+
+
+def test_rows_before_the_first_analysed_day_fall_back_to_a_full_run(
+    daily: tuple[Path, list[str]], tmp_path: Path, add_days: AddDays
+) -> None:
+    all_days, days = daily
+    bundle, out = tmp_path / "bundle", tmp_path / "out"
+    add_days(all_days, bundle, days[-1])
+    first = bundle / f"email_events_{days[0]}.csv"
+    kept = first.read_bytes()
+    first.unlink()
+    analyze(bundle, out)
+    first.write_bytes(kept)
+    late = analyze(bundle, out)
+    assert _mode(late) == "full" and "first analysed day" in late.feature_run.reason
     analyze(bundle, tmp_path / "full")
     _same_results(out, tmp_path / "full")
 

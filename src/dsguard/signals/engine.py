@@ -7,9 +7,15 @@ The first run computes every row and keeps the baselines (``bl_*`` tables, see
 ``dsguard.signals.features``) in the store. A later run over the same store computes only the
 messages that arrived since, against those baselines, so analysing a month and then one more
 day costs the day. Facts that do depend on later evidence (who a sender is, sign-ins around a
-message, header evidence) are refreshed on the earlier scored rows, which are few. Anything
-else that changed (the tenant's configuration, rows older than what was analysed, this code)
-means a full recomputation; the answer is the same either way.
+message, header evidence) are refreshed on the earlier scored rows, which are few.
+
+Rows older than what was analysed are usual, not exceptional: a Sentinel export by
+``TimeGenerated`` or a streaming-API file by arrival hour carries the last minutes of the day
+before. The run then *rewinds*: from the start of the oldest late row's day, features are
+recomputed and the baselines are taken back to that day (``_rewind``), so a late row costs
+the days it touches. Anything else that changed (the tenant's configuration, replaced rows,
+rows before the first analysed day, this code) means a full recomputation; the answer is the
+same either way.
 """
 
 from __future__ import annotations
@@ -226,12 +232,20 @@ def _incremental(con: duckdb.DuckDBPyConnection, state: _State, run: FeatureRun)
     steps = plan()
     if new:
         run.mode = "incremental"
-        (lo,) = _one(con, f"SELECT min(ts) FROM messages WHERE ts > {_ts(watermark)}")
-        lo = lo - timedelta(minutes=FANOUT_MINUTES)
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW f_batch AS "
-            f"SELECT * FROM messages WHERE ts > {_ts(watermark)}"
-        )
+        if state.since is not None:
+            # Late rows: recompute from the start of their day; features now end before it.
+            run.reason = (
+                f"messages older than the analysed period arrived: "
+                f"recomputed from {state.since:%Y-%m-%d}"
+            )
+            _rewind(con, state.since, run)
+            batch = f"ts >= {_ts(state.since)}"
+            lo = state.since - timedelta(minutes=FANOUT_MINUTES)
+        else:
+            batch = f"ts > {_ts(watermark)}"
+            (lo,) = _one(con, f"SELECT min(ts) FROM messages WHERE {batch}")
+            lo = lo - timedelta(minutes=FANOUT_MINUTES)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW f_batch AS SELECT * FROM messages WHERE {batch}")
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE f_tail AS
                 SELECT network_message_id, recipient, ts, coalesce(sender, '') AS sk,
@@ -248,6 +262,49 @@ def _incremental(con: duckdb.DuckDBPyConnection, state: _State, run: FeatureRun)
     else:
         run.mode = "refresh"
     _refresh(con, state, run)
+
+
+def _rewind(con: duckdb.DuckDBPyConnection, since: datetime, run: FeatureRun) -> None:
+    """Take ``features`` and the baselines back to ``since`` (the start of a day), as if only
+    the messages before it had ever been analysed; the batch then recomputes every row from
+    ``since`` on, late ones included.
+
+    Counts lose the share of the deleted feature rows (``bl_sender_hours``, ``bl_pairs``).
+    ``bl_identity`` counts every message, not only the internal-looking ones that have feature
+    rows, so it is counted again from the messages before ``since``: all of them were analysed
+    before, since the late rows are later. ``bl_sources`` says what came *first*, so it is
+    derived again from the scored rows that stay. Sets the batch only adds to and reads as a
+    whole (``bl_days``, ``bl_receivers``) need nothing: the batch adds back what they hold
+    from ``since`` on.
+    """
+    t = time.perf_counter()
+    at = _ts(since)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE f_undo AS
+            SELECT coalesce(sender, '') AS sk, recipient, CAST(hour(ts) AS BIGINT) AS hour_of_day
+            FROM features WHERE ts >= {at}"""
+    )
+    for table in (SCORED_TABLE, AUTHENTICATED_TABLE):
+        con.execute(f"DELETE FROM {table} WHERE ts >= {at}")
+    con.execute(
+        """CREATE OR REPLACE TABLE bl_sender_hours AS
+           SELECT sk, hour_of_day, CAST(sum(n) AS BIGINT) AS n FROM (
+               SELECT sk, hour_of_day, n FROM bl_sender_hours
+               UNION ALL SELECT sk, hour_of_day, -count(*) FROM f_undo GROUP BY sk, hour_of_day)
+           GROUP BY sk, hour_of_day HAVING sum(n) <> 0"""
+    )
+    # Appended like any batch; the next compaction folds the negative counts in.
+    con.execute("INSERT INTO bl_pairs SELECT sk, recipient, -count(*) FROM f_undo GROUP BY ALL")
+    con.execute(
+        f"""CREATE OR REPLACE TABLE bl_sources AS
+            SELECT DISTINCT coalesce(sender, '') AS sk, {source_key(SCORED_TABLE)} AS ik
+            FROM {SCORED_TABLE} WHERE {source_key(SCORED_TABLE)} <> ''"""
+    )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW f_batch AS SELECT * FROM messages WHERE ts < {at}")
+    (identity,) = [step.sql for step in plan() if step.name == "f_ident_batch"]
+    con.execute(f"CREATE OR REPLACE TABLE bl_identity AS {identity}")
+    con.execute("DROP TABLE f_undo")
+    run.timer("rewind", time.perf_counter() - t)
 
 
 def _refresh(con: duckdb.DuckDBPyConnection, state: _State, run: FeatureRun) -> None:
@@ -347,7 +404,8 @@ def _update_state(con: duckdb.DuckDBPyConnection, run: FeatureRun) -> None:
 def _compact(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """CREATE OR REPLACE TABLE bl_pairs AS
-           SELECT sk, recipient, CAST(sum(n) AS BIGINT) AS n FROM bl_pairs GROUP BY ALL"""
+           SELECT sk, recipient, CAST(sum(n) AS BIGINT) AS n FROM bl_pairs GROUP BY ALL
+           HAVING sum(n) <> 0"""
     )
     con.execute(
         """CREATE OR REPLACE TABLE bl_identity AS
@@ -383,7 +441,8 @@ def _save_state(con: duckdb.DuckDBPyConnection, fingerprint: str, run: FeatureRu
 @dataclass
 class _State:
     values: dict[str, str]
-    pending: int = 0  # new message rows since the last run
+    pending: int = 0  # message rows to compute in this run
+    since: datetime | None = None  # rewind to here (late rows arrived), else extend
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> _State:
@@ -424,16 +483,28 @@ class _State:
         changes = self.changes(con, "messages")
         if any(op != "insert" for op, *_ in changes):
             return "messages were replaced or removed"
-        if any(n and lo <= watermark for _, n, lo, _ in changes):
-            return "messages older than the analysed period arrived"
         added = sum(n for _, n, *_ in changes)
         (total,) = _one(con, "SELECT count(*) FROM messages")
         if total != int(self.values["messages"]) + added:
             return "messages changed outside ingest"
+        late = [lo for _, n, lo, _ in changes if n and lo <= watermark]
+        if late:
+            return self._rewind_to(con, min(late))
         (newer,) = _one(con, f"SELECT count(*) FROM messages WHERE ts > {_ts(watermark)}")
         if newer != added:
             return "messages changed outside ingest"
         self.pending = added
+        return ""
+
+    def _rewind_to(self, con: duckdb.DuckDBPyConnection, oldest: datetime) -> str:
+        """Plan a rewind to the start of ``oldest``'s day (UTC); a reason for a full run
+        when that day comes before the first analysed one."""
+        (since,) = _one(con, f"SELECT date_trunc('day', {_ts(oldest)})")
+        (first,) = _one(con, "SELECT min(d0) FROM bl_first_day")
+        if first is None or since.date() < first:
+            return "messages older than the first analysed day arrived"
+        self.since = since
+        (self.pending,) = _one(con, f"SELECT count(*) FROM messages WHERE ts >= {_ts(since)}")
         return ""
 
     def signin_window(
