@@ -110,6 +110,32 @@ def split(bundle: Path, out: Path, until: str | None = None) -> None:
         shutil.copy2(bundle / "truth.json", out / "truth.json")
 
 
+def move_late_rows(earlier: Path, later: Path, out: Path, minutes: int) -> int:
+    """Write ``earlier`` and ``later`` (two days' EmailEvents files) into ``out`` as an export
+    by ingestion time leaves them: every other message of ``earlier``'s last ``minutes`` was
+    ingested after midnight, so it sits in ``later``'s file, behind rows of the same minutes
+    that stayed. Returns how many rows moved."""
+    con = duckdb.connect()
+    rel = "read_csv(?, all_varchar = true)"
+    (last,) = con.execute(f"SELECT max(Timestamp) FROM {rel}", [str(earlier)]).fetchone() or ("",)
+    day = str(last)[:10]
+    cut = f"{day}T{(24 * 60 - minutes) // 60:02d}:{(24 * 60 - minutes) % 60:02d}"
+    late = "Timestamp >= ? AND hash(NetworkMessageId) % 2 = 0"
+    opts = "(FORMAT csv, HEADER, QUOTE '\"', ESCAPE '\"')"
+    out.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        f"COPY (SELECT * FROM {rel} WHERE NOT ({late})) TO '{out / earlier.name}' {opts}",
+        [str(earlier), cut],
+    )
+    con.execute(
+        f"""COPY (SELECT * FROM {rel} WHERE {late} UNION ALL SELECT * FROM {rel})
+            TO '{out / later.name}' {opts}""",
+        [str(earlier), cut, str(later)],
+    )
+    row = con.execute(f"SELECT count(*) FROM {rel} WHERE {late}", [str(earlier), cut]).fetchone()
+    return int(row[0]) if row else 0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("bundle", type=Path)

@@ -23,10 +23,35 @@ def _table(out: Path, name: str) -> list[tuple[Any, ...]]:
         ).fetchall()
 
 
+# The baselines, in a form that does not depend on how many runs appended to them.
+BASELINES = {
+    "bl_days": "SELECT DISTINCT * FROM bl_days",
+    "bl_sender_hours": "SELECT sk, hour_of_day, sum(n) FROM bl_sender_hours GROUP BY ALL",
+    "bl_pairs": "SELECT sk, recipient, sum(n) FROM bl_pairs GROUP BY ALL",
+    "bl_sources": "SELECT DISTINCT * FROM bl_sources",
+    "bl_identity": "SELECT sender, sum(auth_sent), sum(total_sent) FROM bl_identity GROUP BY ALL",
+    "bl_receivers": "SELECT DISTINCT * FROM bl_receivers",
+    "bl_first_day": "SELECT * FROM bl_first_day",
+}
+
+
+def _baselines(out: Path) -> dict[str, list[tuple[Any, ...]]]:
+    with duckdb.connect(str(out / "evidence.duckdb"), read_only=True) as con:
+        return {
+            name: [
+                row
+                for row in con.execute(f"{sql} ORDER BY ALL").fetchall()
+                if not (name in ("bl_sender_hours", "bl_pairs") and row[-1] == 0)
+            ]
+            for name, sql in BASELINES.items()
+        }
+
+
 def _same_results(a: Path, b: Path) -> None:
     assert (a / "alerts.jsonl").read_text() == (b / "alerts.jsonl").read_text()
     assert _table(a, "features") == _table(b, "features")
     assert _table(a, "scores") == _table(b, "scores")
+    assert _baselines(a) == _baselines(b)
 
 
 def _mode(ctx: AnalysisContext) -> str:
@@ -157,6 +182,41 @@ def test_rows_from_the_day_before_rewind_to_that_day(
     # and the next day extends the rewound baselines as usual
     again = analyze(bundle, out)
     assert _mode(again) == "refresh"
+    _same_results(out, tmp_path / "full")
+
+
+def test_late_rows_that_replace_message_trace_rows_rewind(
+    daily: tuple[Path, list[str]], tmp_path: Path, add_days: AddDays
+) -> None:
+    """A message-trace export of the last days came first; the EmailEvents rows of its
+    messages arrive later and replace the poorer trace rows (deleted, then inserted)."""
+    all_days, days = daily
+    bundle, out = tmp_path / "bundle", tmp_path / "out"
+    add_days(all_days, bundle, days[-1])
+    # The trace reports another source address than EmailEvents, so a replaced row leaves
+    # baselines behind unless the rewind takes them out.
+    with duckdb.connect() as con:
+        con.execute(
+            f"""COPY (SELECT * REPLACE ('203.0.113.77' AS FromIP)
+                      FROM read_csv(?, all_varchar = true))
+                TO '{bundle / "message_trace.csv"}' (HEADER, QUOTE '"', ESCAPE '"')""",
+            [str(all_days.parent / "bundle" / "message_trace.csv")],
+        )
+    assert _move_tail(bundle, days[-2], days[-1], minutes=180) > 0
+    today = bundle / f"email_events_{days[-1]}.csv"
+    kept = today.read_bytes()
+    today.unlink()
+    analyze(bundle, out)
+    today.write_bytes(kept)
+    late = analyze(bundle, out)
+    with duckdb.connect(str(out / "evidence.duckdb"), read_only=True) as con:
+        (replaced,) = con.execute(
+            "SELECT count(*) FROM ingest_changes WHERE tbl = 'messages' AND op = 'delete'"
+        ).fetchone() or (0,)
+    assert replaced, "the day's EmailEvents rows should replace message-trace rows"
+    assert _mode(late) == "incremental", late.feature_run.reason
+    assert "recomputed from" in late.feature_run.reason
+    analyze(bundle, tmp_path / "full")
     _same_results(out, tmp_path / "full")
 
 

@@ -269,13 +269,12 @@ def _rewind(con: duckdb.DuckDBPyConnection, since: datetime, run: FeatureRun) ->
     the messages before it had ever been analysed; the batch then recomputes every row from
     ``since`` on, late ones included.
 
-    Counts lose the share of the deleted feature rows (``bl_sender_hours``, ``bl_pairs``).
-    ``bl_identity`` counts every message, not only the internal-looking ones that have feature
-    rows, so it is counted again from the messages before ``since``: all of them were analysed
-    before, since the late rows are later. ``bl_sources`` says what came *first*, so it is
-    derived again from the scored rows that stay. Sets the batch only adds to and reads as a
-    whole (``bl_days``, ``bl_receivers``) need nothing: the batch adds back what they hold
-    from ``since`` on.
+    Counts lose the share of the deleted feature rows (``bl_sender_hours``, ``bl_pairs``), and
+    days from ``since`` on leave ``bl_days``. What covers every message, not only the
+    internal-looking ones that have feature rows (``bl_identity``, ``bl_receivers``), is
+    derived again from the messages before ``since``: each of them was analysed before, as
+    every late or replaced row is later. ``bl_sources`` says what came *first*, so it is
+    derived again from the scored rows that stay.
     """
     t = time.perf_counter()
     at = _ts(since)
@@ -286,6 +285,7 @@ def _rewind(con: duckdb.DuckDBPyConnection, since: datetime, run: FeatureRun) ->
     )
     for table in (SCORED_TABLE, AUTHENTICATED_TABLE):
         con.execute(f"DELETE FROM {table} WHERE ts >= {at}")
+    con.execute(f"DELETE FROM bl_days WHERE day >= CAST({at} AS DATE)")
     con.execute(
         """CREATE OR REPLACE TABLE bl_sender_hours AS
            SELECT sk, hour_of_day, CAST(sum(n) AS BIGINT) AS n FROM (
@@ -301,8 +301,9 @@ def _rewind(con: duckdb.DuckDBPyConnection, since: datetime, run: FeatureRun) ->
             FROM {SCORED_TABLE} WHERE {source_key(SCORED_TABLE)} <> ''"""
     )
     con.execute(f"CREATE OR REPLACE TEMP VIEW f_batch AS SELECT * FROM messages WHERE ts < {at}")
-    (identity,) = [step.sql for step in plan() if step.name == "f_ident_batch"]
-    con.execute(f"CREATE OR REPLACE TABLE bl_identity AS {identity}")
+    for table, step in (("bl_identity", "f_ident_batch"), ("bl_receivers", "f_rcpt_batch")):
+        (sql,) = [s.sql for s in plan() if s.name == step]
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}")
     con.execute("DROP TABLE f_undo")
     run.timer("rewind", time.perf_counter() - t)
 
@@ -481,19 +482,21 @@ class _State:
         if watermark is None:
             return "no messages analysed yet"
         changes = self.changes(con, "messages")
-        if any(op != "insert" for op, *_ in changes):
-            return "messages were replaced or removed"
-        added = sum(n for _, n, *_ in changes)
+        if any(op not in ("insert", "delete") for op, *_ in changes):
+            return "messages changed outside ingest"
+        # Ingest deletes a message row only to put a richer one in its place (an EmailEvents
+        # row for a message-trace row), so a delete is a late row like any other.
+        net = sum(n if op == "insert" else -n for op, n, *_ in changes)
         (total,) = _one(con, "SELECT count(*) FROM messages")
-        if total != int(self.values["messages"]) + added:
+        if total != int(self.values["messages"]) + net:
             return "messages changed outside ingest"
         late = [lo for _, n, lo, _ in changes if n and lo <= watermark]
         if late:
             return self._rewind_to(con, min(late))
         (newer,) = _one(con, f"SELECT count(*) FROM messages WHERE ts > {_ts(watermark)}")
-        if newer != added:
+        if newer != net:
             return "messages changed outside ingest"
-        self.pending = added
+        self.pending = net
         return ""
 
     def _rewind_to(self, con: duckdb.DuckDBPyConnection, oldest: datetime) -> str:
