@@ -212,7 +212,7 @@ def incremental(work: Path, rows: int, memory_limit: str | None) -> dict[str, An
 def late_rows(
     everything: Path, root: Path, last_day: str, per_day: int, memory_limit: str | None
 ) -> dict[str, Any]:
-    """The same month and day, exported by ingestion time: the new day's file also holds
+    """The same month and day, exported by arrival time: the new day's file also holds
     half the messages of the month's last hour, which the month's file lacks. The incremental
     run rewinds to the month's last day instead of starting over; the rows are the same as
     the full rerun's, so the alerts must be too."""
@@ -386,7 +386,7 @@ def table(results: dict[str, Any]) -> str:
             same = "same alerts" if late.get("same_alerts_as_full_rerun") else "ALERTS DIFFER"
             lines.append(
                 f"| {n} | again, the day's file holding {late['moved_rows']:,} rows of the "
-                f"month's last hour (an export by ingestion time) | {fmt_s(m['seconds'])} | "
+                f"month's last hour (an export by arrival time) | {fmt_s(m['seconds'])} | "
                 f"{fmt_rate(m)} | {m['peak_rss_mb']:,.0f} MB | "
                 f"{m['seconds'] / full:.2f}× full rerun, {same} |"
             )

@@ -112,7 +112,7 @@ def split(bundle: Path, out: Path, until: str | None = None) -> None:
 
 def move_late_rows(earlier: Path, later: Path, out: Path, minutes: int) -> int:
     """Write ``earlier`` and ``later`` (two days' EmailEvents files) into ``out`` as an export
-    by ingestion time leaves them: every other message of ``earlier``'s last ``minutes`` was
+    by arrival time leaves them: every other message of ``earlier``'s last ``minutes`` was
     ingested after midnight, so it sits in ``later``'s file, behind rows of the same minutes
     that stayed. Returns how many rows moved."""
     con = duckdb.connect()

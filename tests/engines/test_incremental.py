@@ -135,7 +135,7 @@ def test_a_late_day_rewinds_to_that_day(
 
 def _move_tail(bundle: Path, day: str, after: str, minutes: int) -> int:
     """Move every other message of the last ``minutes`` of ``day`` from its file into
-    ``after``'s file, as a Sentinel export by ``TimeGenerated`` (ingestion time) leaves them:
+    ``after``'s file, as an export cut by arrival time leaves them:
     an event ingested after midnight lands in the next day's file, one of the same minutes
     ingested sooner does not. Returns how many rows moved."""
     src, dst = bundle / f"email_events_{day}.csv", bundle / f"email_events_{after}.csv"
@@ -162,7 +162,7 @@ def _move_tail(bundle: Path, day: str, after: str, minutes: int) -> int:
 def test_rows_from_the_day_before_rewind_to_that_day(
     daily: tuple[Path, list[str]], tmp_path: Path, add_days: AddDays
 ) -> None:
-    """Every daily export by ingestion time holds the last minutes of the day before."""
+    """A daily export cut by arrival time holds the last minutes of the day before."""
     all_days, days = daily
     bundle, out = tmp_path / "bundle", tmp_path / "out"
     add_days(all_days, bundle, days[-1])

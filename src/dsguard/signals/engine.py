@@ -9,13 +9,13 @@ messages that arrived since, against those baselines, so analysing a month and t
 day costs the day. Facts that do depend on later evidence (who a sender is, sign-ins around a
 message, header evidence) are refreshed on the earlier scored rows, which are few.
 
-Rows older than what was analysed are usual, not exceptional: a Sentinel export by
-``TimeGenerated`` or a streaming-API file by arrival hour carries the last minutes of the day
-before. The run then *rewinds*: from the start of the oldest late row's day, features are
-recomputed and the baselines are taken back to that day (``_rewind``), so a late row costs
-the days it touches. Anything else that changed (the tenant's configuration, replaced rows,
-rows before the first analysed day, this code) means a full recomputation; the answer is the
-same either way.
+Rows older than what was analysed are usual, not exceptional: an export cut by arrival time
+(a streaming-API file per arrival hour) carries the last minutes of the day before, and an
+EmailEvents row replaces the message-trace row of the same message. The run then *rewinds*:
+from the start of the oldest late or replaced row's day, features are recomputed and the
+baselines are taken back to that day (``_rewind``), so a late row costs the days it touches.
+Anything else that changed (the tenant's configuration, rows before the first analysed day,
+this code) means a full recomputation; the answer is the same either way.
 """
 
 from __future__ import annotations
