@@ -35,8 +35,12 @@ class BundleError(Exception):
     """The folder is not a usable evidence bundle."""
 
 
-def discover(bundle: Path) -> list[tuple[Reader, Path]]:
-    """Every file of the bundle that a reader claims, each once, in ingest order."""
+def discover(bundle: Path, *, telemetry: bool = True) -> list[tuple[Reader, Path]]:
+    """Every file of the bundle that a reader claims, each once, in ingest order.
+
+    ``telemetry=False`` accepts a bundle of configuration only (the Spark job reads mail
+    from the data lake and only the tenant context from a bundle).
+    """
     if not bundle.is_dir():
         raise BundleError(f"{bundle} is not a folder")
     claimed: set[Path] = set()
@@ -48,7 +52,7 @@ def discover(bundle: Path) -> list[tuple[Reader, Path]]:
         for path in sorted(paths - claimed):
             claimed.add(path)
             found.append((reader, path))
-    if not any(r.source in TELEMETRY_SOURCES for r, _ in found):
+    if telemetry and not any(r.source in TELEMETRY_SOURCES for r, _ in found):
         raise BundleError(
             f"no mail telemetry in {bundle}: expected email_events*.csv|json|jsonl[.gz] "
             "or message_trace*.csv (see docs/bundle.md)"

@@ -113,19 +113,38 @@ def test_spark_alerts_features_and_scores_match_duckdb(
     assert spark.stage_details["detect"]["spark"] > 0
 
 
-@needs_spark
-def test_cluster_job_on_the_defender_export_matches_duckdb(tenant: Path) -> None:
+def _job_inputs(tenant: Path) -> Path:
+    """tenant.json, the sign-ins and the header facts of the DuckDB run, as the job reads them."""
     from dsguard.engines import spark_job
     from dsguard.signals.engine import HEADER_FEATURES_SQL
 
     inputs = tenant / "job-in"
-    inputs.mkdir()
-    spark_job.export_tenant(tenant / "bundle", inputs / "tenant.json")
-    with duckdb.connect(str(tenant / "duckdb" / "evidence.duckdb"), read_only=True) as con:
-        con.execute(f"COPY signins TO '{inputs / 'signins.parquet'}' (FORMAT parquet)")
-        con.execute(
-            f"COPY ({HEADER_FEATURES_SQL}) TO '{inputs / 'headers.parquet'}' (FORMAT parquet)"
-        )
+    if not inputs.exists():
+        inputs.mkdir()
+        spark_job.export_tenant(tenant / "bundle", inputs / "tenant.json")
+        with duckdb.connect(str(tenant / "duckdb" / "evidence.duckdb"), read_only=True) as con:
+            con.execute(f"COPY signins TO '{inputs / 'signins.parquet'}' (FORMAT parquet)")
+            con.execute(
+                f"COPY ({HEADER_FEATURES_SQL}) TO '{inputs / 'headers.parquet'}' (FORMAT parquet)"
+            )
+    return inputs
+
+
+def _job_alerts(out: Path) -> list[dict[str, object]]:
+    (part,) = (out / "alerts").glob("part-*")
+    return [json.loads(line) for line in part.read_text().splitlines() if line]
+
+
+def _duckdb_alerts(tenant: Path) -> list[dict[str, object]]:
+    text = (tenant / "duckdb" / "alerts.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+@needs_spark
+def test_cluster_job_on_the_defender_export_matches_duckdb(tenant: Path) -> None:
+    from dsguard.engines import spark_job
+
+    inputs = _job_inputs(tenant)
     out = tenant / "job-out"
     code = spark_job.main(
         [
@@ -142,11 +161,35 @@ def test_cluster_job_on_the_defender_export_matches_duckdb(tenant: Path) -> None
         ]
     )  # fmt: skip
     assert code == 0
-    (part,) = (out / "alerts").glob("part-*")
-    job = [json.loads(line) for line in part.read_text().splitlines() if line]
-    ref = [
-        json.loads(line)
-        for line in (tenant / "duckdb" / "alerts.jsonl").read_text().splitlines()
-        if line
-    ]
-    assert job == ref
+    assert _job_alerts(out) == _duckdb_alerts(tenant)
+
+
+@needs_spark
+def test_cluster_job_reads_catalog_tables_by_name(tenant: Path) -> None:
+    """``--...-format table``: what Unity Catalog, a Fabric lakehouse or a registered view
+    holds, read by name from the session's catalog."""
+    from dsguard.engines import spark_job
+    from dsguard.engines.spark import session
+
+    inputs = _job_inputs(tenant)
+    spark = session("local[2]")
+    events = spark_job.read_table(spark, str(tenant / "bundle" / "email_events.csv"), "csv")
+    events.createOrReplaceTempView("security_emailevents")
+    spark.read.parquet(str(inputs / "signins.parquet")).createOrReplaceTempView(
+        "security_signins"
+    )
+    out = tenant / "job-out-tables"
+    code = spark_job.main(
+        [
+            "run",
+            "--email-events", "security_emailevents", "--email-events-format", "table",
+            "--signins", "security_signins", "--signins-format", "table",
+            "--signins-schema", "model",
+            "--headers", str(inputs / "headers.parquet"),
+            "--tenant", str(inputs / "tenant.json"),
+            "--out", str(out),
+            "--master", "local[2]",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    assert _job_alerts(out) == _duckdb_alerts(tenant)

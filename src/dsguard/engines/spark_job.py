@@ -17,14 +17,20 @@ dsguard's readers (trimmed, lower-cased addresses, verdicts from ``Authenticatio
 flags from ``DetectionMethods``; rows without an id, recipient or time dropped). Office egress
 is learned from the sign-ins, as ``dsguard.tenant`` does.
 
+An input is a path (``delta``, ``parquet``, ``csv``) or, with ``table``, the name of a table
+the Spark session's catalog knows (Unity Catalog, a Fabric lakehouse, a registered view).
+
 Writes ``alerts.jsonl`` (from the driver) and ``features``/``scores`` as Parquet under
-``--out``. See ``docs/spark.md``.
+``--out``. An input that cannot be read ends the job with one line that says why (exit 2).
+See ``docs/spark.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,7 +154,7 @@ def export_tenant(bundle: Path, target: Path) -> dict[str, Any]:
     from dsguard.tenant import build_tenant, register
 
     config = [
-        (r, p) for r, p in discover(bundle)
+        (r, p) for r, p in discover(bundle, telemetry=False)
         if r.source in ("exchange_config", "dns", "exceptions")
     ]  # fmt: skip
     with EvidenceStore(":memory:") as store:
@@ -203,16 +209,58 @@ def register_tenant(spark: SparkSession, doc: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------- inputs
-def read_table(spark: SparkSession, path: str, fmt: str) -> DataFrame:
-    if fmt == "csv":
-        # RFC 4180 files double their quotes; Spark's default escape is a backslash.
-        return (
-            spark.read.option("header", True)
-            .option("escape", '"')
-            .option("multiLine", True)
-            .csv(path)
-        )
-    return spark.read.format(fmt).load(path)
+FORMATS = ("delta", "parquet", "csv", "table")
+
+DELTA_MISSING = (
+    "this Spark session has no Delta Lake. Databricks and Fabric have it built in; elsewhere "
+    "add it to spark-submit (--packages io.delta:delta-spark_2.13:<version> --conf "
+    "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf "
+    "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog), or "
+    "write the table as Parquet and read it with format parquet"
+)
+# Spark's error classes that say what is wrong with an input in a few words.
+_INPUT_ERRORS = {
+    "PATH_NOT_FOUND": "no such path",
+    "TABLE_OR_VIEW_NOT_FOUND": "no such table in the session's catalog",
+    "UNABLE_TO_INFER_SCHEMA": "no data files there (an empty folder?)",
+}
+_ERROR_CLASS = re.compile(r"\[([A-Z][A-Z_.]+)\]\s*([^\n]*)")
+
+
+class JobError(Exception):
+    """An input or option the job cannot use; ``main`` prints it as one line."""
+
+
+def spark_error(exc: BaseException, fmt: str) -> str:
+    """Why Spark could not read an input, in one line (PySpark's ``AnalysisException`` and
+    py4j's ``Py4JJavaError`` both carry Spark's error class in their text)."""
+    text = str(exc)
+    m = _ERROR_CLASS.search(text)
+    if m and m.group(1) == "DATA_SOURCE_NOT_FOUND" and fmt == "delta":
+        return DELTA_MISSING
+    if m:
+        return _INPUT_ERRORS.get(m.group(1)) or f"{m.group(1)}: {m.group(2)[:300]}"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first[:300] or type(exc).__name__
+
+
+def read_table(spark: SparkSession, path: str, fmt: str, option: str = "input") -> DataFrame:
+    """The input at ``path`` (a table name for ``table``); ``JobError`` if Spark cannot
+    read it."""
+    try:
+        if fmt == "table":
+            return spark.table(path)
+        if fmt == "csv":
+            # RFC 4180 files double their quotes; Spark's default escape is a backslash.
+            return (
+                spark.read.option("header", True)
+                .option("escape", '"')
+                .option("multiLine", True)
+                .csv(path)
+            )
+        return spark.read.format(fmt).load(path)
+    except Exception as exc:  # PySpark and py4j errors share no base class but Exception
+        raise JobError(f"{option} {path}: {spark_error(exc, fmt)}") from exc
 
 
 def with_columns(df: DataFrame, names: tuple[str, ...]) -> DataFrame:
@@ -227,20 +275,21 @@ def with_columns(df: DataFrame, names: tuple[str, ...]) -> DataFrame:
 
 
 def register_inputs(spark: SparkSession, args: argparse.Namespace) -> None:
-    events = read_table(spark, args.email_events, args.email_events_format)
+    events = read_table(spark, args.email_events, args.email_events_format, "--email-events")
     if args.email_events_schema == "defender":
         events = with_columns(events, EMAIL_EVENTS_COLUMNS)
         events.createOrReplaceTempView("email_events_raw")
         events = spark.sql(DEFENDER_EMAIL_EVENTS_SQL)
     events.createOrReplaceTempView("f_batch")
-    signins = read_table(spark, args.signins, args.signins_format)
+    signins = read_table(spark, args.signins, args.signins_format, "--signins")
     if args.signins_schema == "sentinel":
         signins = with_columns(signins, SIGNINLOGS_COLUMNS)
         signins.createOrReplaceTempView("signins_raw")
         signins = spark.sql(SENTINEL_SIGNINLOGS_SQL)
     signins.createOrReplaceTempView("signins")
     if args.headers:
-        read_table(spark, args.headers, "parquet").createOrReplaceTempView("f_headers")
+        headers = read_table(spark, args.headers, "parquet", "--headers")
+        headers.createOrReplaceTempView("f_headers")
     else:
         from dsguard.engines.spark import empty_view
         from dsguard.signals.features import HEADER_INPUT_COLUMNS
@@ -248,12 +297,28 @@ def register_inputs(spark: SparkSession, args: argparse.Namespace) -> None:
         empty_view(spark, "f_headers", HEADER_INPUT_COLUMNS)
 
 
+def read_tenant(path: str) -> dict[str, Any]:
+    """The tenant context ``export-tenant`` wrote; ``JobError`` if ``path`` is not one."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise JobError(f"--tenant {path}: {exc}") from exc
+    missing = [t for t in _TENANT_SCHEMAS if not isinstance(doc, dict) or t not in doc]
+    if missing:
+        raise JobError(
+            f"--tenant {path}: not a tenant context written by export-tenant "
+            f"(no {', '.join(missing)})"
+        )
+    return doc
+
+
 def run(args: argparse.Namespace) -> int:
     from dsguard.engines.spark import run_spark, session
 
+    tenant = read_tenant(args.tenant)
     spark = session(args.master)
     register_inputs(spark, args)  # the tenant's office egress is learned from the sign-ins
-    register_tenant(spark, json.loads(Path(args.tenant).read_text(encoding="utf-8")))
+    register_tenant(spark, tenant)
     timer: dict[str, float] = {}
     alerts, features, scores = run_spark(spark, timer=timer)
     out = args.out.rstrip("/")
@@ -275,20 +340,26 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("target", type=Path)
     rn = sub.add_parser("run", help="run the detections on Spark")
     rn.add_argument("--email-events", required=True)
-    rn.add_argument("--email-events-format", default="delta", choices=["delta", "parquet", "csv"])
+    rn.add_argument("--email-events-format", default="delta", choices=FORMATS)
     rn.add_argument("--email-events-schema", default="defender", choices=["defender", "model"])
     rn.add_argument("--signins", required=True)
-    rn.add_argument("--signins-format", default="delta", choices=["delta", "parquet", "csv"])
+    rn.add_argument("--signins-format", default="delta", choices=FORMATS)
     rn.add_argument("--signins-schema", default="sentinel", choices=["sentinel", "model"])
     rn.add_argument("--headers", default=None, help="header facts (parquet), optional")
     rn.add_argument("--tenant", required=True, help="JSON from export-tenant")
     rn.add_argument("--out", required=True)
     rn.add_argument("--master", default=None, help="only outside spark-submit")
     args = ap.parse_args(argv)
-    if args.command == "export-tenant":
-        export_tenant(args.bundle, args.target)
-        return 0
-    return run(args)
+    from dsguard.bundle import BundleError
+
+    try:
+        if args.command == "export-tenant":
+            export_tenant(args.bundle, args.target)
+            return 0
+        return run(args)
+    except (JobError, BundleError, OSError) as exc:
+        print(f"dsguard-spark: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
