@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +72,11 @@ def session(master: str | None = None, *, app: str = "dsguard") -> SparkSession:
         ) from exc
     from pyspark import SparkConf
 
+    # PySpark warns on import paths that pandas 3 is not fully supported; dsguard's Spark
+    # code never converts to or from pandas, so the warning would only confuse a user.
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
     builder = SparkSession.builder.appName(app)
     # Under spark-submit (a cluster, Databricks, Fabric) the submitted master wins.
     submitted = SparkConf().contains("spark.master")
