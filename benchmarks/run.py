@@ -393,6 +393,17 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _separate_run(results: dict[str, Any]) -> str:
+    """A note when the incremental rows come from another run than the sizes (``merge``)."""
+    inc_machine = (results.get("incremental") or {}).get("machine")
+    if not inc_machine or inc_machine.get("when") == results["machine"]["when"]:
+        return ""
+    return (
+        f". The “+ 1 day” rows come from a separate run (the second command), measured "
+        f"{inc_machine['when']}: compare them with each other, not with the rows above"
+    )
+
+
 def update_readme(readme: Path, results: dict[str, Any], command: str) -> None:
     text = readme.read_text(encoding="utf-8") if readme.exists() else ""
     m = results["machine"]
@@ -403,7 +414,8 @@ def update_readme(readme: Path, results: dict[str, Any], command: str) -> None:
         f"(pyarrow {m.get('pyarrow', '?')}); median of "
         f"{results['repeat']} runs below 5M rows, {results['repeat_large']} above; "
         f"DuckDB memory limit {results['memory_limit']}. The machine was shared with other "
-        f"work, so single timings vary by ±20%:\n\n"
+        f"work, so single timings vary by ±20%"
+        f"{_separate_run(results)}:\n\n"
         f"```\n{command}\n```\n\n{table(results)}\n{MARK_END}"
     )
     if MARK_START in text and MARK_END in text:
@@ -507,7 +519,8 @@ def merge(parts: list[Path], target: Path) -> dict[str, Any]:
             merged = {**r, "sizes": []}
         merged["sizes"] += r.get("sizes", [])
         if r.get("incremental"):
-            merged["incremental"] = r["incremental"]
+            # Ratios are only compared within a run: keep where and when this part ran.
+            merged["incremental"] = {**r["incremental"], "machine": r["machine"]}
         merged["command"] = merged.get("command", "") + (
             "" if merged.get("command") == r["command"] else "\n" + r["command"]
         )
