@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
-from dsguard.paths.inventory import INVENTORY_SQL, inventory
+from dsguard.paths.inventory import COUNTS_SQL, INVENTORY_SQL, inventory
 
 # The original, obviously-correct formulation: seven DISTINCT aggregates per (path, via).
 REFERENCE_SQL = """SELECT path,
@@ -96,6 +96,7 @@ def test_inventory_sql_matches_the_distinct_aggregate_reference(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
     expected = con.execute(REFERENCE_SQL).fetchall()
+    con.execute(COUNTS_SQL)
     assert con.execute(INVENTORY_SQL).fetchall() == expected
     direct = next(r for r in expected if r[0] == "direct_send" and r[1] == "192.0.2.1")
     assert direct[4] == 3 and direct[7:11] == (1, 2, 1, 1)  # the case the rewrite must keep
