@@ -73,6 +73,16 @@ def _small_bundle(tmp_path: Path) -> Path:
     return bundle
 
 
+def test_a_memory_limit_too_small_is_one_line_that_says_what_to_do(tmp_path: Path) -> None:
+    proc = run(
+        "analyze", str(_small_bundle(tmp_path)), "--out", str(tmp_path / "out"),
+        "--memory-limit", "256KB",
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "rerun with a larger --memory-limit" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_analyze_small_bundle_writes_outputs_and_accounts_rows(tmp_path: Path) -> None:
     bundle = _small_bundle(tmp_path)
     out = tmp_path / "out"
