@@ -112,18 +112,25 @@ def test_rerun_without_new_data_only_refreshes(
     assert (out / "alerts.jsonl").read_text() == before
 
 
+def _without_then_with(
+    bundle: Path, out: Path, held: Path
+) -> tuple[AnalysisContext, AnalysisContext]:
+    """Analyse ``bundle`` without the file ``held``, then again once it has arrived."""
+    kept = held.read_bytes()
+    held.unlink()
+    before = analyze(bundle, out)
+    held.write_bytes(kept)
+    return before, analyze(bundle, out)
+
+
 def test_a_late_day_rewinds_to_that_day(
     daily: tuple[Path, list[str]], tmp_path: Path, add_days: AddDays
 ) -> None:
     all_days, days = daily
     bundle, out = tmp_path / "bundle", tmp_path / "out"
     add_days(all_days, bundle, days[-1])
-    hole = bundle / f"email_events_{days[-3]}.csv"
-    kept = hole.read_bytes()
-    hole.unlink()
-    month = analyze(bundle, out)
-    hole.write_bytes(kept)  # a day near the end arrives late
-    late = analyze(bundle, out)
+    # a day near the end arrives late
+    month, late = _without_then_with(bundle, out, bundle / f"email_events_{days[-3]}.csv")
     assert _mode(late) == "incremental", late.feature_run.reason
     assert f"recomputed from {days[-3]}" in late.feature_run.reason
     assert "rewind" in late.feature_run.seconds
@@ -167,12 +174,7 @@ def test_rows_from_the_day_before_rewind_to_that_day(
     bundle, out = tmp_path / "bundle", tmp_path / "out"
     add_days(all_days, bundle, days[-1])
     assert _move_tail(bundle, days[-2], days[-1], minutes=180) > 0
-    today = bundle / f"email_events_{days[-1]}.csv"
-    kept = today.read_bytes()
-    today.unlink()
-    month = analyze(bundle, out)
-    today.write_bytes(kept)
-    late = analyze(bundle, out)
+    month, late = _without_then_with(bundle, out, bundle / f"email_events_{days[-1]}.csv")
     assert _mode(late) == "incremental", late.feature_run.reason
     assert f"recomputed from {days[-2]}" in late.feature_run.reason
     assert 0 < late.feature_run.new_rows < month.feature_run.new_rows / 3
@@ -203,12 +205,7 @@ def test_late_rows_that_replace_message_trace_rows_rewind(
             [str(all_days.parent / "bundle" / "message_trace.csv")],
         )
     assert _move_tail(bundle, days[-2], days[-1], minutes=180) > 0
-    today = bundle / f"email_events_{days[-1]}.csv"
-    kept = today.read_bytes()
-    today.unlink()
-    analyze(bundle, out)
-    today.write_bytes(kept)
-    late = analyze(bundle, out)
+    _, late = _without_then_with(bundle, out, bundle / f"email_events_{days[-1]}.csv")
     with duckdb.connect(str(out / "evidence.duckdb"), read_only=True) as con:
         (replaced,) = con.execute(
             "SELECT count(*) FROM ingest_changes WHERE tbl = 'messages' AND op = 'delete'"
@@ -226,12 +223,7 @@ def test_rows_before_the_first_analysed_day_fall_back_to_a_full_run(
     all_days, days = daily
     bundle, out = tmp_path / "bundle", tmp_path / "out"
     add_days(all_days, bundle, days[-1])
-    first = bundle / f"email_events_{days[0]}.csv"
-    kept = first.read_bytes()
-    first.unlink()
-    analyze(bundle, out)
-    first.write_bytes(kept)
-    late = analyze(bundle, out)
+    _, late = _without_then_with(bundle, out, bundle / f"email_events_{days[0]}.csv")
     assert _mode(late) == "full" and "first analysed day" in late.feature_run.reason
     analyze(bundle, tmp_path / "full")
     _same_results(out, tmp_path / "full")

@@ -130,6 +130,21 @@ def _job_inputs(tenant: Path) -> Path:
     return inputs
 
 
+def _run_job(tenant: Path, name: str, events: tuple[str, ...], signins: tuple[str, ...]) -> Path:
+    """Run the cluster job on ``local[2]`` with these event and sign-in options (sign-ins in
+    dsguard's model); the folder it wrote."""
+    from dsguard.engines import spark_job
+
+    inputs, out = _job_inputs(tenant), tenant / name
+    code = spark_job.main(
+        ["run", *events, *signins, "--signins-schema", "model",
+         "--headers", str(inputs / "headers.parquet"), "--tenant", str(inputs / "tenant.json"),
+         "--out", str(out), "--master", "local[2]"]
+    )  # fmt: skip
+    assert code == 0
+    return out
+
+
 def _job_alerts(out: Path) -> list[dict[str, object]]:
     (part,) = (out / "alerts").glob("part-*")
     return [json.loads(line) for line in part.read_text().splitlines() if line]
@@ -142,25 +157,11 @@ def _duckdb_alerts(tenant: Path) -> list[dict[str, object]]:
 
 @needs_spark
 def test_cluster_job_on_the_defender_export_matches_duckdb(tenant: Path) -> None:
-    from dsguard.engines import spark_job
-
     inputs = _job_inputs(tenant)
-    out = tenant / "job-out"
-    code = spark_job.main(
-        [
-            "run",
-            "--email-events", str(tenant / "bundle" / "email_events.csv"),
-            "--email-events-format", "csv",
-            "--signins", str(inputs / "signins.parquet"),
-            "--signins-format", "parquet",
-            "--signins-schema", "model",
-            "--headers", str(inputs / "headers.parquet"),
-            "--tenant", str(inputs / "tenant.json"),
-            "--out", str(out),
-            "--master", "local[2]",
-        ]
-    )  # fmt: skip
-    assert code == 0
+    events = ("--email-events", str(tenant / "bundle" / "email_events.csv"))
+    signins = ("--signins", str(inputs / "signins.parquet"))
+    out = _run_job(tenant, "job-out", (*events, "--email-events-format", "csv"),
+                   (*signins, "--signins-format", "parquet"))  # fmt: skip
     assert _job_alerts(out) == _duckdb_alerts(tenant)
 
 
@@ -178,18 +179,7 @@ def test_cluster_job_reads_catalog_tables_by_name(tenant: Path) -> None:
     spark.read.parquet(str(inputs / "signins.parquet")).createOrReplaceTempView(
         "security_signins"
     )
-    out = tenant / "job-out-tables"
-    code = spark_job.main(
-        [
-            "run",
-            "--email-events", "security_emailevents", "--email-events-format", "table",
-            "--signins", "security_signins", "--signins-format", "table",
-            "--signins-schema", "model",
-            "--headers", str(inputs / "headers.parquet"),
-            "--tenant", str(inputs / "tenant.json"),
-            "--out", str(out),
-            "--master", "local[2]",
-        ]
-    )  # fmt: skip
-    assert code == 0
+    out = _run_job(tenant, "job-out-tables",
+                   ("--email-events", "security_emailevents", "--email-events-format", "table"),
+                   ("--signins", "security_signins", "--signins-format", "table"))  # fmt: skip
     assert _job_alerts(out) == _duckdb_alerts(tenant)
