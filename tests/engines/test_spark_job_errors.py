@@ -103,3 +103,17 @@ def test_an_unreadable_input_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith("dsguard-spark: error: ") and expected in err, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_error_quoting_the_input_is_inert_on_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spark may quote a malformed record, and a record's subject is the attacker's."""
+
+    def quoting(_: object) -> int:
+        raise spark_job.JobError("--email-events x: MALFORMED_RECORD: \x1b]0;owned\x07\x1b[2J")
+
+    monkeypatch.setattr(spark_job, "run", quoting)
+    assert spark_job.main(_run(tmp_path / "t.json", tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert "MALFORMED_RECORD" in err and "\x1b" not in err and "\x07" not in err

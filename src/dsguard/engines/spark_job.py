@@ -351,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     rn.add_argument("--master", default=None, help="only outside spark-submit")
     args = ap.parse_args(argv)
     from dsguard.bundle import BundleError
+    from dsguard.terminal import safe
 
     try:
         if args.command == "export-tenant":
@@ -358,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return run(args)
     except (JobError, BundleError, OSError) as exc:
-        print(f"dsguard-spark: error: {exc}", file=sys.stderr)
+        # Spark may quote a record of the input (a subject, a display name): made inert.
+        print(f"dsguard-spark: error: {safe(exc, limit=800)}", file=sys.stderr)
         return 2
 
 
