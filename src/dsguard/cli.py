@@ -7,12 +7,14 @@ unless ``--debug`` asks for one.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -385,6 +387,22 @@ def collect(
         bool, typer.Option("--device-code", help="Sign in as a person (device code flow).")
     ] = False,
     days: Annotated[int, typer.Option(min=1, max=365, help="Days of telemetry.")] = 30,
+    extend: Annotated[
+        bool,
+        typer.Option(
+            "--extend",
+            help="Move an existing bundle's end on to now: new mail and sign-ins, the last "
+            "hours before the old end again, configuration and DNS afresh.",
+        ),
+    ] = False,
+    recheck_hours: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=168,
+            help="With --extend: hours before the old end collected again (default 6).",
+        ),
+    ] = None,
     mail_source: Annotated[
         str, typer.Option(help="auto (Advanced Hunting, else message trace), hunting, trace.")
     ] = "auto",
@@ -437,6 +455,7 @@ def collect(
                 tenant=tenant,
                 out=out,
                 days=days,
+                extend=extend,
                 mail_source=mail_source,
                 skip=frozenset(s.strip().lower() for s in skip or []),
                 tenant_domain=tenant_domain,
@@ -444,6 +463,8 @@ def collect(
                 exchange_url=exchange_url,
                 dns=DnsSettings(servers=tuple(dns_server or ())),
             )
+            if recheck_hours is not None:
+                config = dataclasses.replace(config, recheck=timedelta(hours=recheck_hours))
             with _progress(quiet or json_out) as progress:
                 result = run_collect(config, credential, progress=progress)
         except CollectError as exc:
@@ -463,6 +484,12 @@ def collect(
             con.print(table("Collect", ("source", "status", "files", "rows", "note"), rows))
             for w in result.warnings:
                 con.print(f"  warning: {safe(w, 400)}", markup=False)
+            if result.extended_from:
+                con.print(
+                    f"Extended from {result.extended_from:%Y-%m-%d %H:%M} to "
+                    f"{result.period.end:%Y-%m-%d %H:%M} UTC",
+                    markup=False,
+                )
             con.print(f"Bundle written to {safe(result.out)}", markup=False)
         for e in result.errors:
             err.print(f"dsguard: error: {safe(e, limit=600)}", markup=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,7 @@ def test_cli_internal_error_is_scrubbed(
         (["--managed-identity"], "choose exactly one"),
         (["--skip", "everything"], "--skip everything"),
         (["--mail-source", "carrier-pigeon"], "--mail-source carrier-pigeon"),
+        (["--recheck-hours", "2"], "--recheck-hours applies to --extend only"),
     ],
 )
 def test_cli_bad_options_exit_2(
@@ -184,3 +186,37 @@ def test_cli_prints_a_table_and_the_bundle(
     for source in ("exchange", "apps", "dns", "mail", "signins"):
         assert source in result.stdout
     assert f"Bundle written to {out}" in " ".join(result.stdout.split())
+
+
+def test_cli_extend_says_from_where_to_where(
+    tenant: FakeTenant,
+    dns_server: FakeDns,
+    tmp_path: Path,
+    secret_env: None,
+    token_ok: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dsguard.collect.run as collect_run
+
+    out = tmp_path / "bundle"
+    assert run(base_args(tenant, dns_server, out)).exit_code == 0
+    first_end = json.loads((out / ".collect-state.json").read_text())["end"]
+
+    later = datetime.now(UTC) + timedelta(hours=3)  # one instant: both runs see the same now
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return later.astimezone(tz)
+
+    monkeypatch.setattr(collect_run, "datetime", Later)
+    # --days differs from the first run's: an extension keeps the bundle's own start.
+    args = [a if a != "4" else "1" for a in base_args(tenant, dns_server, out)]
+    result = run([*args, "--extend", "--recheck-hours", "2"])
+    assert result.exit_code == 0, result.output
+    shown = " ".join(result.stdout.split())
+    assert f"Extended from {first_end[:10]} {first_end[11:16]} to " in shown
+    again = run([*args, "--extend", "--json"])
+    assert again.exit_code == 0, again.output
+    doc = json.loads(again.stdout)
+    assert doc["extended_from"] is None and doc["complete"]

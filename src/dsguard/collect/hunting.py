@@ -101,12 +101,13 @@ def collect_email_events(
     Advanced Hunting for email, so the caller can fall back to message trace.
     """
     period = state.period
-    if period.end - period.start > RETENTION:
+    adopt_orphans(bundle, state, SOURCE, FILE_RE)
+    todo = gaps(period, state.slices(SOURCE))
+    if todo and todo[0].start < period.end - RETENTION:  # an extended bundle has no such gap
         warn(
             "Advanced Hunting keeps 30 days of EmailEvents: the part of the period older "
             "than that comes back empty"
         )
-    adopt_orphans(bundle, state, SOURCE, FILE_RE)
     total_hours = period.hours
     files = rows = 0
 
@@ -116,7 +117,7 @@ def collect_email_events(
 
     width = rule.initial
     progress(covered(), total_hours, "")
-    for gap in gaps(period, state.slices(SOURCE)):
+    for gap in todo:
         cursor = gap.start
         while cursor < gap.end:
             end = min(cursor + width, gap.end)
@@ -144,6 +145,7 @@ def collect_email_events(
             cursor = end
             if n < rule.row_cap // 4 and width < rule.initial:
                 width = min(width * 2, rule.initial)
+    state.close_reopened(bundle, SOURCE, lambda s, e: slice_file(bundle, s, e))
     progress(total_hours, total_hours, f"{rows} rows")
     return files, rows
 

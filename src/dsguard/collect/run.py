@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,9 +26,12 @@ from dsguard.collect.auth import EXCHANGE_SCOPE, GRAPH_SCOPE
 from dsguard.collect.errors import AuthenticationFailed, CollectError, one_line
 from dsguard.collect.http import ApiClient, RetryPolicy, Service, TokenCredential
 from dsguard.collect.state import (
+    RECHECK,
     Period,
     State,
     iso,
+    parse_iso,
+    parse_stamp,
     remove_partials,
     write_atomic,
     write_json_lines,
@@ -44,13 +48,17 @@ class CollectConfig:
     """What to collect and from where. Only ``tenant`` and ``out`` are required.
 
     ``end`` defaults to now (whole minutes, UTC); a resumed collection keeps the period it
-    started with. The URLs default to the global cloud; tests point them at 127.0.0.1.
+    started with, unless ``extend`` moves its end on to ``end`` (``State.extend``), looking
+    again at the ``recheck`` before the old end. The URLs default to the global cloud; tests
+    point them at 127.0.0.1.
     """
 
     tenant: str
     out: Path
     days: int = 30
     end: datetime | None = None
+    extend: bool = False
+    recheck: timedelta = RECHECK
     mail_source: str = "auto"
     skip: frozenset[str] = frozenset()
     tenant_domain: str | None = None
@@ -70,6 +78,10 @@ class CollectConfig:
             raise CollectError("--tenant is empty")
         if not 1 <= self.days <= 365:
             raise CollectError(f"--days {self.days}: choose 1 to 365")
+        if self.recheck < timedelta(0):
+            raise CollectError("--recheck-hours cannot be negative")
+        if self.recheck != RECHECK and not self.extend:
+            raise CollectError("--recheck-hours applies to --extend only")
         if self.mail_source not in MAIL_SOURCES:
             raise CollectError(f"--mail-source {self.mail_source}: choose auto, hunting or trace")
         unknown = sorted(set(self.skip) - set(SOURCES))
@@ -111,6 +123,7 @@ class CollectResult:
     period: Period
     resumed: bool
     mail_source: str | None = None
+    extended_from: datetime | None = None
     sources: dict[str, SourceReport] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -126,6 +139,7 @@ class CollectResult:
             "start": iso(self.period.start),
             "end": iso(self.period.end),
             "resumed": self.resumed,
+            "extended_from": iso(self.extended_from) if self.extended_from else None,
             "complete": self.complete,
             "mail_source": self.mail_source,
             "sources": {
@@ -153,9 +167,23 @@ def collect(
     config.validate()
     end = config.end or datetime.now(UTC).replace(second=0, microsecond=0)
     config.out.mkdir(parents=True, exist_ok=True)
-    state, resumed = State.open(config.out, tenant=config.tenant, days=config.days, end=end)
+    state, resumed = State.open(
+        config.out, tenant=config.tenant, days=config.days, end=end, extend=config.extend
+    )
     remove_partials(config.out)
+    extended_from = None
+    if config.extend and resumed:
+        out = config.out
+        extended_from = state.extend(
+            end,
+            config.recheck,
+            {
+                hunting.SOURCE: lambda s, e: hunting.slice_file(out, s, e),
+                trace.SOURCE: lambda s, e: trace.slice_file(out, s, e),
+            },
+        )
     result = CollectResult(config.out, config.tenant, state.period, resumed)
+    result.extended_from = extended_from
     run = _Run(config, state, result, progress or (lambda *_: None), credential, transport)
     try:
         run.all()
@@ -380,37 +408,48 @@ class _Run:
             report.note = "waits for the mail telemetry to be complete"
             self.warn("sign-ins not collected: they follow the mail telemetry, which is incomplete")
             return
-        chunks = self.state.get("signin_chunks")
+        files = rows = senders = 0
+        for batch in self.state.signin_batches():
+            got = self._signin_batch(batch)
+            files, rows, senders = files + got[0], rows + got[1], senders + got[2]
+        self._finish(report, files, rows, f"{senders} senders")
+
+    def _signin_batch(self, batch: dict[str, Any]) -> tuple[int, int, int]:
+        """One window's sign-ins (the first period, or one extension): ``(files, rows,
+        senders)``. The first batch keeps the names it always had (``signins_0000.jsonl``)."""
+        bid = str(batch["id"])
+        unit, name = ("signins", "signins") if not bid else (f"signins:{bid}", f"signins_{bid}")
+        window = Period(parse_iso(batch["start"]), parse_iso(batch["end"]))
+        chunks = batch.get("chunks")
         if chunks is None:
-            senders = internal_senders(self.config.out, self.domains())
+            senders = internal_senders(self.config.out, self.domains(), window)
             size = max(1, self.config.signins_per_request)
             chunks = [senders[i : i + size] for i in range(0, len(senders), size)]
-            self.state.put("signin_chunks", chunks)
+            self.state.put_signin_chunks(bid, chunks)
         files = rows = 0
         total = len(chunks)
-        period = self.state.period
         for i, upns in enumerate(chunks):
-            unit = f"signins:{i}"
-            if self.state.unit(unit) is not None:
+            if self.state.unit(f"{unit}:{i}") is not None:
                 continue
             self.progress(i, total, f"{len(upns)} senders")
-            got = list(graph.signins(self.graph, period, upns))
+            got = list(graph.signins(self.graph, window, upns))
             # An empty chunk is still written, as an empty page: "collected, none".
-            write_json_lines(self.config.out / f"signins_{i:04d}.jsonl", got or [{"value": []}])
+            write_json_lines(self.config.out / f"{name}_{i:04d}.jsonl", got or [{"value": []}])
             n = len(got)
-            self.state.finish(unit, rows=n, senders=len(upns))
+            self.state.finish(f"{unit}:{i}", rows=n, senders=len(upns))
             files, rows = files + 1, rows + n
         self.progress(total, total, f"{rows} sign-ins")
-        if not chunks and self.state.unit("signins:none") is None:
-            write_atomic(self.config.out / "signins_none.json", '{"value": []}\n')
-            self.state.finish("signins:none", rows=0)
+        if not chunks and self.state.unit(f"{unit}:none") is None:
+            write_atomic(self.config.out / f"{name}_none.json", '{"value": []}\n')
+            self.state.finish(f"{unit}:none", rows=0)
             files = 1
-        self._finish(report, files, rows, f"{sum(len(c) for c in chunks)} senders")
+        return files, rows, sum(len(c) for c in chunks)
 
 
-def internal_senders(bundle: Path, domains: list[str]) -> list[str]:
+def internal_senders(bundle: Path, domains: list[str], window: Period | None = None) -> list[str]:
     """Addresses in the tenant's domains that sent *inbound* mail: the internal-looking
     senders whose sign-ins tell a person from a spoof (Direct Send produces no sign-in).
+    With ``window``, only the slice files that overlap it are read.
 
     Message trace has no direction, so there every internal-looking sender counts.
     """
@@ -425,9 +464,17 @@ def internal_senders(bundle: Path, domains: list[str]) -> list[str]:
             return addr
         return None
 
+    def outside(m: re.Match[str] | None) -> bool:
+        if m is None or window is None:
+            return False
+        return not (parse_stamp(m[1]) < window.end and window.start < parse_stamp(m[2]))
+
     found: set[str] = set()
     for path in sorted(bundle.iterdir()):
-        if hunting.FILE_RE.match(path.name):
+        hunted, traced = hunting.FILE_RE.match(path.name), trace.FILE_RE.match(path.name)
+        if outside(hunted or traced):
+            continue
+        if hunted:
             with open(path, encoding="utf-8") as fh:
                 for line in fh:
                     try:
@@ -441,7 +488,7 @@ def internal_senders(bundle: Path, domains: list[str]) -> list[str]:
                     for key in ("SenderFromAddress", "SenderMailFromAddress"):
                         if addr := internal(row.get(key)):
                             found.add(addr)
-        elif trace.FILE_RE.match(path.name):
+        elif traced:
             with open(path, encoding="utf-8-sig", newline="") as fh:
                 for rec in csv.DictReader(fh):
                     if addr := internal(rec.get("SenderAddress")):

@@ -6,6 +6,11 @@ group of sign-ins. A unit's file is written to ``NAME.part`` and renamed into pl
 the unit is recorded, so a stopped run leaves either a whole file or none (``.part`` files
 are removed on the next run, and no bundle reader matches them). A rerun skips what is
 recorded and collects the rest of the same period: no duplicates, no gaps.
+
+``--extend`` moves a bundle's end on to now (``State.extend``): the new part is one more gap,
+the configuration is collected again, and the mail slices of the last hours before the old
+end are *reopened*: collected again and their files replaced, because Advanced Hunting and
+message trace make some rows visible only after their timestamp's slice was fetched.
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ import csv
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,13 @@ from dsguard.collect.errors import CollectError
 STATE_FILE = ".collect-state.json"
 STATE_VERSION = 1
 PARTIAL = ".part"
+# How far before the old end an extension collects mail and sign-ins again. How late
+# Advanced Hunting, message trace and the sign-in log make a row visible is unverified
+# (detection-signals.md gives no bound); a lab result changes this one value (or
+# ``--recheck-hours`` on the command line).
+RECHECK = timedelta(hours=6)
+# Units collected again on every extension: they describe the tenant now, not a period.
+REFRESHED = ("exchange", "apps", "dns", "mail")
 
 
 def iso(dt: datetime) -> str:
@@ -99,11 +111,14 @@ class State:
         self.data = data
 
     @classmethod
-    def open(cls, bundle: Path, *, tenant: str, days: int, end: datetime) -> tuple[State, bool]:
+    def open(
+        cls, bundle: Path, *, tenant: str, days: int, end: datetime, extend: bool = False
+    ) -> tuple[State, bool]:
         """The bundle's checkpoint, or a new one for ``days`` up to ``end``.
 
         Returns ``(state, resumed)``. A checkpoint for another tenant or another ``--days``
         is an error: mixing two collections in one bundle would make its contents a lie.
+        With ``extend`` the bundle's own start stands, so ``days`` is not compared.
         """
         path = bundle / STATE_FILE
         if path.exists():
@@ -120,7 +135,7 @@ class State:
                     f"{bundle} holds a collection for tenant {data.get('tenant')}; use another "
                     "--out folder"
                 )
-            if data.get("days") != days:
+            if data.get("days") != days and not extend:
                 raise CollectError(
                     f"{bundle} holds a collection of --days {data.get('days')}; rerun with "
                     f"--days {data.get('days')} to continue it, or use another --out folder"
@@ -166,6 +181,80 @@ class State:
         self.data[key] = value
         self.save()
 
+    # ------------------------------------------------------------------ extending
+    def extend(
+        self, end: datetime, recheck: timedelta, files: dict[str, Callable[..., Path]]
+    ) -> datetime | None:
+        """Move the period's end on to ``end``; returns the old end, or None when the
+        bundle already reaches it.
+
+        The mail slices that end after ``old end - recheck`` are reopened (``files`` names a
+        slice's file for each time-sliced source), the configuration units are forgotten so
+        they are collected again, and the sign-ins get a new batch for the new window.
+        """
+        period = self.period
+        if end <= period.end:
+            return None
+        since = max(period.start, period.end - recheck)
+        reopened = self.data.setdefault("reopened", {})
+        for source, namer in files.items():
+            kept = []
+            for s, e, n in self.data["slices"].get(source) or []:
+                if parse_iso(e) > since:
+                    reopened.setdefault(source, []).append(namer(parse_iso(s), parse_iso(e)).name)
+                else:
+                    kept.append([s, e, n])
+            self.data["slices"][source] = kept
+        units = self.data["units"]
+        for name in [u for u in units if u.split(":")[0] in REFRESHED]:
+            del units[name]
+        batches = self.signin_batches()
+        batches.append({"id": stamp(end), "start": iso(since), "end": iso(end)})
+        self.data["signin_batches"] = batches
+        self.data.pop("signin_chunks", None)  # now in the first batch
+        self.data.setdefault("extensions", []).append(
+            {"from": iso(period.end), "to": iso(end), "recheck_from": iso(since),
+             "at": iso(datetime.now(UTC).replace(microsecond=0))}
+        )  # fmt: skip
+        self.data["end"] = iso(end)
+        self.save()
+        return period.end
+
+    def reopened(self, source: str) -> set[str]:
+        """File names of ``source``'s reopened slices: collected again, not to be adopted."""
+        return set((self.data.get("reopened") or {}).get(source) or [])
+
+    def close_reopened(self, bundle: Path, source: str, namer: Callable[..., Path]) -> None:
+        """Once every gap is collected again: delete the reopened files no new slice
+        replaced (the new slices may be cut elsewhere), then forget them."""
+        current = {namer(s, e).name for s, e, _ in self.slices(source)}
+        for name in self.reopened(source) - current:
+            with contextlib.suppress(FileNotFoundError):
+                (bundle / name).unlink()
+        (self.data.get("reopened") or {}).pop(source, None)
+        self.save()
+
+    def signin_batches(self) -> list[dict[str, Any]]:
+        """Sign-in windows, oldest first: the first covers the period the bundle was
+        collected for (its chunks under ``signin_chunks`` until an extension), each
+        extension adds one with an ``id``."""
+        batches = self.data.get("signin_batches")
+        if isinstance(batches, list) and batches:
+            return batches
+        first: dict[str, Any] = {"id": "", "start": self.data["start"], "end": self.data["end"]}
+        if "signin_chunks" in self.data:
+            first["chunks"] = self.data["signin_chunks"]
+        return [first]
+
+    def put_signin_chunks(self, batch_id: str, chunks: list[list[str]]) -> None:
+        if batch_id == "" and not self.data.get("signin_batches"):
+            self.put("signin_chunks", chunks)
+            return
+        for batch in self.data["signin_batches"]:
+            if batch["id"] == batch_id:
+                batch["chunks"] = chunks
+        self.save()
+
     # ------------------------------------------------------------------ time slices
     def slices(self, source: str) -> list[tuple[datetime, datetime, int]]:
         """Finished ``(start, end, rows)`` slices of a time-sliced source, in time order."""
@@ -203,10 +292,11 @@ def adopt_orphans(bundle: Path, state: State, source: str, pattern: re.Pattern[s
     between the two); they are complete, and collecting them again would duplicate rows."""
     period = state.period
     done = state.slices(source)
+    reopened = state.reopened(source)
     adopted = 0
     for path in sorted(bundle.iterdir()):
         m = pattern.match(path.name)
-        if not m or not path.is_file():
+        if not m or not path.is_file() or path.name in reopened:
             continue
         start, end = parse_stamp(m[1]), parse_stamp(m[2])
         if start < period.start or end > period.end or start >= end:

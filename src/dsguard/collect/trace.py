@@ -76,9 +76,10 @@ def collect_message_trace(
 ) -> tuple[int, int]:
     """Collect every missing day of the period; returns ``(files written, rows)``."""
     period = state.period
-    if period.end - period.start > RETENTION:
-        warn("message trace keeps 90 days: the part of the period older than that is empty")
     adopt_orphans(bundle, state, SOURCE, FILE_RE)
+    todo = gaps(period, state.slices(SOURCE))
+    if todo and todo[0].start < period.end - RETENTION:  # an extended bundle has no such gap
+        warn("message trace keeps 90 days: the part of the period older than that is empty")
     total = period.hours
     files = rows = 0
 
@@ -87,7 +88,7 @@ def collect_message_trace(
         return min(total, int(secs // 3600))
 
     progress(covered(), total, "")
-    for gap in gaps(period, state.slices(SOURCE)):
+    for gap in todo:
         cursor = gap.start
         while cursor < gap.end:
             end = min(cursor + width, gap.end)
@@ -97,6 +98,7 @@ def collect_message_trace(
             files, rows = files + (1 if n else 0), rows + n
             progress(covered(), total, f"{iso(end)[:16]} {rows} rows")
             cursor = end
+    state.close_reopened(bundle, SOURCE, lambda s, e: slice_file(bundle, s, e))
     progress(total, total, f"{rows} rows")
     return files, rows
 
