@@ -162,6 +162,15 @@ def test_extend_with_message_trace(
     assert got == expected(tenant)  # the late row once, the new day, nothing beyond
 
 
+def test_extend_on_an_empty_folder_is_the_first_collection(
+    tenant: FakeTenant, make_config: Any, credential: Any
+) -> None:
+    """A daily job runs one command from the first day on."""
+    result = collect(make_config(extend=True), credential)
+    assert result.complete and not result.resumed and result.extended_from is None
+    assert keys(bundle_events(result.out)) == expected(tenant, END)
+
+
 def test_recheck_needs_extend(make_config: Any, credential: Any) -> None:
     with pytest.raises(CollectError, match="--extend only"):
         collect(make_config(recheck=timedelta(hours=1)), credential)
