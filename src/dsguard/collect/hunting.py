@@ -145,7 +145,7 @@ def collect_email_events(
             cursor = end
             if n < rule.row_cap // 4 and width < rule.initial:
                 width = min(width * 2, rule.initial)
-    state.close_reopened(bundle, SOURCE, lambda s, e: slice_file(bundle, s, e))
+    state.close_reopened(bundle, SOURCE, lambda s, e: slice_file(bundle, s, e), FILE_RE)
     progress(total_hours, total_hours, f"{rows} rows")
     return files, rows
 

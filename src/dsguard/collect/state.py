@@ -224,13 +224,17 @@ class State:
         """File names of ``source``'s reopened slices: collected again, not to be adopted."""
         return set((self.data.get("reopened") or {}).get(source) or [])
 
-    def close_reopened(self, bundle: Path, source: str, namer: Callable[..., Path]) -> None:
+    def close_reopened(
+        self, bundle: Path, source: str, namer: Callable[..., Path], pattern: re.Pattern[str]
+    ) -> None:
         """Once every gap is collected again: delete the reopened files no new slice
-        replaced (the new slices may be cut elsewhere), then forget them."""
+        replaced (the new slices may be cut elsewhere), then forget them. Only a name of the
+        source's own slice files is ever deleted, whatever the checkpoint says."""
         current = {namer(s, e).name for s, e, _ in self.slices(source)}
         for name in self.reopened(source) - current:
-            with contextlib.suppress(FileNotFoundError):
-                (bundle / name).unlink()
+            if pattern.fullmatch(name):
+                with contextlib.suppress(FileNotFoundError):
+                    (bundle / name).unlink()
         (self.data.get("reopened") or {}).pop(source, None)
         self.save()
 

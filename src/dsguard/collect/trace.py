@@ -98,7 +98,7 @@ def collect_message_trace(
             files, rows = files + (1 if n else 0), rows + n
             progress(covered(), total, f"{iso(end)[:16]} {rows} rows")
             cursor = end
-    state.close_reopened(bundle, SOURCE, lambda s, e: slice_file(bundle, s, e))
+    state.close_reopened(bundle, SOURCE, lambda s, e: slice_file(bundle, s, e), FILE_RE)
     progress(total, total, f"{rows} rows")
     return files, rows
 
