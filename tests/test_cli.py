@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,6 +82,72 @@ def test_a_memory_limit_too_small_is_one_line_that_says_what_to_do(tmp_path: Pat
     assert proc.returncode == 2, proc.stderr
     assert "rerun with a larger --memory-limit" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_spill_folder_out_of_room_is_one_line_about_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB caps its spill folder by the free space of its drive; a drive that is nearly
+    full hits that cap, which DuckDB words as "Out of Memory". The advice must be the disk."""
+    from typer.testing import CliRunner
+
+    from dsguard.cli import app
+    from dsguard.evidence.store import EvidenceStore
+
+    bundle = tmp_path / "bundle"
+    assert run("synth", str(bundle), "--rows", "20000", "--days", "3", "-q").returncode == 0
+    opened = EvidenceStore.__init__
+
+    def nearly_full(self: EvidenceStore, *args: Any, **kwargs: Any) -> None:
+        opened(self, *args, **kwargs)
+        self.con.execute("SET max_temp_directory_size = '512KB'")
+
+    monkeypatch.setattr(EvidenceStore, "__init__", nearly_full)
+    result = CliRunner().invoke(
+        app, ["analyze", str(bundle), "--out", str(tmp_path / "out"), "--memory-limit", "32MB"]
+    )
+    assert result.exit_code == 2, result.output
+    err = result.stderr.strip()
+    assert err.startswith("dsguard: error: a disk dsguard writes to is full"), err
+    assert "failed to offload" in err and "\n" not in err and "cannot read" not in err
+
+
+def test_a_statement_failing_inside_ingest_names_its_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed statement aborts DuckDB's transaction; the clean-up after it must not replace
+    the failure with "Current transaction is aborted"."""
+    from typer.testing import CliRunner
+
+    from dsguard.cli import app
+    from dsguard.sources.emailevents import EmailEventsReader
+
+    normalise = EmailEventsReader.normalise_sql
+    failing = normalise.replace("v_id AS", "error('the real failure') AS", 1)
+    assert failing != normalise
+    monkeypatch.setattr(EmailEventsReader, "normalise_sql", failing)
+    result = CliRunner().invoke(
+        app, ["analyze", str(_small_bundle(tmp_path)), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 2, result.output
+    assert "the real failure" in result.stderr and "aborted" not in result.stderr
+
+
+def test_out_of_room_reads_duckdb_words() -> None:
+    import errno
+
+    import duckdb
+
+    from dsguard.evidence.store import OUT_OF_DISK, OUT_OF_MEMORY, out_of_room
+
+    full = 'IO Error: Could not write file "/mnt/x/evidence.duckdb": No space left on device'
+    assert out_of_room(duckdb.IOException(full)) == OUT_OF_DISK
+    memory = "Out of Memory Error: could not allocate block of size 256.0 KiB (15.0 MiB used)"
+    assert out_of_room(duckdb.OutOfMemoryException(memory)) == OUT_OF_MEMORY
+    assert out_of_room(duckdb.ConversionException("Could not convert string 'x'")) is None
+    assert out_of_room(ValueError("No space left on device")) is None  # not DuckDB's
+    assert out_of_room(OSError(errno.ENOSPC, "No space left on device")) == OUT_OF_DISK
+    assert out_of_room(OSError(errno.EACCES, "Permission denied")) is None
 
 
 def test_analyze_small_bundle_writes_outputs_and_accounts_rows(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -66,23 +65,6 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-OUT_OF_MEMORY = (
-    "DuckDB needed more memory than its limit allows for one step, and that step could not "
-    "spill to disk; rerun with a larger --memory-limit (for example 2GB)"
-)
-
-
-# How DuckDB says it hit its memory limit: an OutOfMemoryException, or another error (a
-# failed commit) that carries the same words.
-_OOM = re.compile(r"Out of Memory Error|could not allocate block|failed to (pin|allocate) ")
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    import duckdb
-
-    return isinstance(exc, duckdb.Error) and bool(_OOM.search(str(exc)))
-
-
 def _guard(fn: Callable[[], T], *, debug: bool) -> T:
     """Run a command body; turn failures into one line on stderr and an exit code."""
     debug = debug or bool(os.environ.get("DSGUARD_DEBUG"))
@@ -102,9 +84,12 @@ def _guard(fn: Callable[[], T], *, debug: bool) -> T:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        if _out_of_memory(exc):
+        from dsguard.evidence.store import out_of_room
+
+        advice = out_of_room(exc)
+        if advice:
             first = str(exc).strip().splitlines()[0]
-            err.print(f"dsguard: error: {OUT_OF_MEMORY} ({safe(first, limit=160)})", markup=False)
+            err.print(f"dsguard: error: {advice} ({safe(first, limit=160)})", markup=False)
             raise typer.Exit(EXIT_INPUT) from None
         err.print(
             f"dsguard: internal error: {type(exc).__name__}: {safe(exc, limit=300)} "

@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from dsguard.engines.iprange import Range, ranges
+from dsguard.evidence.duck import registered
 from dsguard.evidence.snapshot import Snapshot
 from dsguard.posture.mailauth import is_spf, parse_spf
 
@@ -205,6 +206,5 @@ def register(con: duckdb.DuckDBPyConnection, tenant: Tenant) -> None:
         ("t_exceptions", exc),
         ("t_connectors", conn),
     ):
-        con.register(f"_{name}_arrow", tbl)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _{name}_arrow")
-        con.unregister(f"_{name}_arrow")
+        with registered(con, f"_{name}_arrow", tbl):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _{name}_arrow")

@@ -294,3 +294,23 @@ def test_a_memory_limit_beyond_what_can_be_reserved_still_opens(tmp_path: Path) 
 def test_an_invalid_memory_limit_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="invalid memory limit 'lots'"):
         EvidenceStore(tmp_path / "s.duckdb", memory_limit="lots")
+
+
+def test_a_lent_table_does_not_hide_the_failure_inside_its_block() -> None:
+    import duckdb
+    import pyarrow as pa
+
+    from dsguard.evidence.duck import registered
+
+    con = duckdb.connect()
+    con.begin()
+    with (
+        pytest.raises(duckdb.InvalidInputException, match="the real failure"),
+        registered(con, "lent", pa.table({"a": [1]})),
+    ):
+        con.execute("SELECT error('the real failure') FROM lent")
+    con.rollback()
+    with registered(con, "lent", pa.table({"a": [2]})):
+        assert con.execute("SELECT a FROM lent").fetchall() == [(2,)]
+    with pytest.raises(duckdb.CatalogException):
+        con.execute("SELECT a FROM lent")  # returned after the block

@@ -15,7 +15,9 @@ Memory is bounded on purpose: DuckDB spills to ``<store>.tmp`` beyond ``memory_l
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +51,21 @@ STAT_DDL = """CREATE TABLE IF NOT EXISTS ingest_stat (
 
 Progress = Callable[[str, int, int], None]
 # Files at least this large are hashed while they are staged (``_fingerprint``).
+# How DuckDB says a step ran out of room: disk for the store or its spill folder (a full
+# drive, or the spill cap DuckDB derives from the free space), or memory it could not spill.
+_NO_DISK = re.compile(
+    r"No space left on device|Disk quota exceeded|failed to offload|max_temp_directory_size"
+)
+_NO_MEMORY = re.compile(r"Out of Memory Error|could not allocate block|failed to (pin|allocate) ")
+OUT_OF_DISK = (
+    "a disk dsguard writes to is full (the evidence store's, where DuckDB also spills into a "
+    "folder named after the store plus .tmp, or --out's); free space, or choose another --out "
+    "(or --db)"
+)
+OUT_OF_MEMORY = (
+    "DuckDB needed more memory than its limit allows for one step, and that step could not "
+    "spill to disk; rerun with a larger --memory-limit (for example 2GB)"
+)
 HASH_WHILE_STAGING_BYTES = 64 << 20
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsguard-hash")
 
@@ -90,6 +107,22 @@ def fingerprint(path: Path, source: str, rel: str) -> str:
         while chunk := fh.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def out_of_room(exc: BaseException) -> str | None:
+    """What to do when DuckDB ran out of disk or memory (``OUT_OF_DISK``/``OUT_OF_MEMORY``),
+    or a file could not be written for want of space; None for any other error. Not the
+    input's fault, so never "cannot read"."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OUT_OF_DISK
+    if not isinstance(exc, duckdb.Error):
+        return None
+    text = str(exc)
+    if _NO_DISK.search(text):
+        return OUT_OF_DISK
+    if _NO_MEMORY.search(text):
+        return OUT_OF_MEMORY
+    return None
 
 
 class EvidenceStore:
@@ -243,7 +276,10 @@ class EvidenceStore:
             return report
         except duckdb.Error as exc:
             # DuckDB aborts the whole transaction on a failed statement, so this file's
-            # failure cannot be recorded beside the others: stop, roll back, say which file.
+            # failure cannot be recorded beside the others: stop, roll back, say which file
+            # (unless the machine, not the file, ran out of room: the caller says that).
+            if out_of_room(exc):
+                raise
             raise StoreError(f"{rel}: cannot read as {reader.source}: {_one_line(exc)}") from exc
         except (OSError, ValueError, UnicodeError) as exc:
             report.error = f"{rel}: cannot read as {reader.source}: {_one_line(exc)}"

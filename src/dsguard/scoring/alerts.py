@@ -26,6 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from dsguard.engines.plan import Step, drop_duckdb, run_duckdb
+from dsguard.evidence.duck import registered
 from dsguard.results import Alert, Reason
 from dsguard.scoring.score import ALERT_MIN, hit_column, min_score, score_sql, severity_of
 from dsguard.severity import Severity
@@ -170,8 +171,7 @@ def _duckdb_fetch(con: duckdb.DuckDBPyConnection) -> Fetch:
                 "rn": pa.array([w[2] for w in wanted], pa.int64()),
             }
         )
-        con.register("_c_wanted", keys)
-        try:
+        with registered(con, "_c_wanted", keys):
             select = "".join(f', m."{c}"' for c in cols)
             cur = con.execute(
                 f"""SELECT m.gkey, m.segment, m.rn{select}
@@ -182,8 +182,6 @@ def _duckdb_fetch(con: duckdb.DuckDBPyConnection) -> Fetch:
                 (r[0], int(r[1]), int(r[2])): dict(zip(cols, r[3:], strict=True))
                 for r in cur.fetchall()
             }
-        finally:
-            con.unregister("_c_wanted")
 
     return fetch
 
@@ -269,11 +267,8 @@ def store_alerts(con: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> None:
         }
     )
     for table, data in (("alerts", body), ("alert_messages", members)):
-        con.register("_alerts_arrow", data)
-        try:
+        with registered(con, "_alerts_arrow", data):
             con.execute(f"INSERT INTO {table} SELECT * FROM _alerts_arrow")
-        finally:
-            con.unregister("_alerts_arrow")
 
 
 def build_alerts(rows: list[dict[str, Any]], rules: tuple[Rule, ...] | None = None) -> list[Alert]:

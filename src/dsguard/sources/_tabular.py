@@ -22,6 +22,7 @@ columns or parameters; file-derived column names are replaced by generated ident
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import json
 import re
@@ -36,6 +37,7 @@ import duckdb
 import pyarrow as pa
 
 from dsguard.evidence.addresses import IPV4_PATTERN, IPV6_PATTERN
+from dsguard.evidence.duck import registered
 from dsguard.evidence.model import MessageEvent
 from dsguard.evidence.schema import STAGE_COLUMNS, stage_table_sql
 from dsguard.sources.base import BATCH_ROWS, Reader, SourceError, StageResult, to_json_text
@@ -628,12 +630,8 @@ def stage_raw_rows(
         arrays["_row"] = pa.array([r.row for r in batch], type=pa.int64())
         arrays["_raw"] = pa.array([r.raw for r in batch], type=pa.string())
         arrays["_error"] = pa.array([r.error for r in batch], type=pa.string())
-        view = f"{raw}_batch"
-        con.register(view, pa.table(arrays))
-        try:
+        with registered(con, f"{raw}_batch", pa.table(arrays)) as view:
             con.execute(f"INSERT INTO {ident(raw)} BY NAME SELECT * FROM {ident(view)}")
-        finally:
-            con.unregister(view)
         total += len(batch)
     return total
 
@@ -775,7 +773,10 @@ class TabularReader(Reader):
                 if note:
                     warnings.append(note)
         finally:
-            drop_raw(con, raw)
+            # After a failed statement DuckDB refuses everything until the rollback, which
+            # drops these anyway: the failure itself must surface, not this refusal.
+            with contextlib.suppress(duckdb.TransactionException):
+                drop_raw(con, raw)
         return StageResult(warnings=warnings)
 
     def stage_raw(

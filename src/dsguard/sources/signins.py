@@ -30,6 +30,7 @@ quarantine shows.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import csv
 import gzip
 import hashlib
@@ -51,6 +52,7 @@ import duckdb
 import pyarrow as pa
 
 from dsguard.evidence.addresses import IPV4_PATTERN
+from dsguard.evidence.duck import registered
 from dsguard.evidence.model import SignIn
 from dsguard.evidence.schema import arrow_schema, stage_table_sql
 from dsguard.sources.base import (
@@ -1007,13 +1009,10 @@ def _fast_stage(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> list[
         finally:
             side.close()
         con.execute(stage_table_sql(SignIn, table))
-        for name, rows in final.tables.items():
-            con.register(name, rows)
-        try:
+        with contextlib.ExitStack() as lent:
+            for name, rows in final.tables.items():
+                lent.enter_context(registered(con, name, rows))
             con.execute(f'INSERT INTO "{table}" {final.sql}')
-        finally:
-            for name in final.tables:
-                con.unregister(name)
     return [_replaced_warning(probe.replaced)] if probe.replaced else []
 
 
