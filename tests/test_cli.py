@@ -112,6 +112,48 @@ def test_a_spill_folder_out_of_room_is_one_line_about_the_disk(
     assert "failed to offload" in err and "\n" not in err and "cannot read" not in err
 
 
+def test_ctrl_c_during_a_query_is_interrupted_not_an_internal_error(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    bundle = tmp_path / "bundle"
+    assert run("synth", str(bundle), "--rows", "20000", "--days", "3", "-q").returncode == 0
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dsguard.cli", "analyze", str(bundle), "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (out / "evidence.duckdb").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip() == "dsguard: interrupted"
+
+
+def test_ctrl_c_inside_a_duckdb_query_is_interrupted(capsys: pytest.CaptureFixture[str]) -> None:
+    """DuckDB turns Ctrl-C inside a query into ``RuntimeError("Query interrupted")``; the
+    command line must say "interrupted" (exit 130), not "internal error"."""
+    import signal
+    import threading
+
+    import duckdb
+    import typer
+
+    from dsguard.cli import _guard
+
+    def long_query() -> None:
+        duckdb.connect().execute("SELECT sum(hash(range)) FROM range(100000000000)").fetchall()
+
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(typer.Exit) as stopped:
+        _guard(long_query, debug=False)
+    assert stopped.value.exit_code == 130
+    assert capsys.readouterr().err.strip() == "dsguard: interrupted"
+
+
 def test_a_statement_failing_inside_ingest_names_its_own_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -73,19 +73,20 @@ def _guard(fn: Callable[[], T], *, debug: bool) -> T:
         return fn()
     except (typer.Exit, typer.TyperException):
         raise
-    except KeyboardInterrupt:
-        err.print("dsguard: interrupted", markup=False)
-        raise typer.Exit(130) from None
     except _input_errors() as exc:
         if debug:
             traceback.print_exc()
         err.print(f"dsguard: error: {safe(exc, limit=400)}", markup=False)
         raise typer.Exit(EXIT_INPUT) from None
-    except Exception as exc:
-        if debug:
-            traceback.print_exc()
+    except (KeyboardInterrupt, Exception) as exc:
+        from dsguard.evidence.duck import interrupted
         from dsguard.evidence.store import out_of_room
 
+        if interrupted(exc):  # Ctrl-C, in Python or inside a DuckDB query
+            err.print("dsguard: interrupted", markup=False)
+            raise typer.Exit(130) from None
+        if debug:
+            traceback.print_exc()
         advice = out_of_room(exc)
         if advice:
             first = str(exc).strip().splitlines()[0]

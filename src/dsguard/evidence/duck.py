@@ -22,3 +22,11 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterato
     finally:
         with contextlib.suppress(duckdb.TransactionException):
             con.unregister(name)
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Ctrl-C while DuckDB runs a query: its Python client raises ``RuntimeError("Query
+    interrupted")``, not ``KeyboardInterrupt``."""
+    if isinstance(exc, KeyboardInterrupt | duckdb.InterruptException):
+        return True
+    return type(exc) is RuntimeError and str(exc) == "Query interrupted"
