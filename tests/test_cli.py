@@ -147,9 +147,15 @@ def test_ctrl_c_inside_a_duckdb_query_is_interrupted(capsys: pytest.CaptureFixtu
     def long_query() -> None:
         duckdb.connect().execute("SELECT sum(hash(range)) FROM range(100000000000)").fetchall()
 
-    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    with pytest.raises(typer.Exit) as stopped:
-        _guard(long_query, debug=False)
+    # Python's own handler, as in the dsguard process: a Spark session that an earlier test
+    # left in this process installs one that would call into its JVM instead.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(typer.Exit) as stopped:
+            _guard(long_query, debug=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert stopped.value.exit_code == 130
     assert capsys.readouterr().err.strip() == "dsguard: interrupted"
 
