@@ -13,6 +13,7 @@ from tests.engines.conftest import needs_spark
 from dsguard.engines.iprange import host_cidr, ip_keys_sql, ipv6_hex, parse_range
 from dsguard.engines.spark_job import office_egress_sql
 from dsguard.engines.sqlglot_rules import to_spark
+from dsguard.signals.features import address_keys_sql
 
 EDGES = [
     "::", "::1", "1::", "2001:db8::1", "2001:DB8:0:0:8:800:200C:417A", "::ffff:192.0.2.1",
@@ -39,6 +40,24 @@ def _expected(ip: str) -> tuple[int | None, str | None]:
     if isinstance(a, ipaddress.IPv6Address):
         return None, ipv6_hex(a)
     return int(a), None
+
+
+def _expected_key(ip: str) -> str:
+    """One address, one key: an IPv4 address is keyed as its IPv4-mapped IPv6 address."""
+    a = ipaddress.ip_address(ip)
+    if isinstance(a, ipaddress.IPv4Address):
+        a = ipaddress.IPv6Address((0xFFFF << 32) | int(a))
+    return ipv6_hex(a)
+
+
+def test_address_keys_on_duckdb_match_python() -> None:
+    con = duckdb.connect()
+    addresses = _addresses()
+    con.execute("CREATE TABLE t AS SELECT unnest(?) AS ip", [addresses])
+    rows = con.execute(address_keys_sql("t")).fetchall()
+    assert len(rows) == len(addresses)
+    for ip, key in rows:
+        assert key == _expected_key(ip), ip
 
 
 def test_ip_keys_on_duckdb_match_python() -> None:
@@ -84,6 +103,10 @@ def test_ip_keys_and_office_egress_on_spark_match_duckdb() -> None:
     assert len(rows) == len(addresses)
     for r in rows:
         assert (r["ip_int"], r["ip6"]) == _expected(r["ip"]), r["ip"]
+    keys = spark.sql(to_spark(address_keys_sql("t"))).collect()
+    assert len(keys) == len(addresses)
+    for r in keys:
+        assert r["ipk"] == _expected_key(r["ip"]), r["ip"]
 
     # Office egress is learned from sign-ins on the cluster too, IPv6 exits included.
     signins = [

@@ -147,15 +147,31 @@ LEFT JOIN reg e ON e.sender = w.sender
 """
 
 
+def address_keys_sql(addresses: str) -> str:
+    """``ip`` and ``ipk`` for each ``ip`` of ``addresses``: one key per address whatever its
+    spelling, because the mail and sign-in logs are written by different services and readers
+    keep each as written. ``2001:DB8::1`` and ``2001:0db8:0:0::1`` are one address, and an IPv4
+    address is its IPv4-mapped IPv6 address (``192.0.2.1`` is ``::ffff:192.0.2.1``), as KQL's
+    ``ipv6_is_match`` compares them in the hunting queries."""
+    return f"""SELECT ip, CASE WHEN ip_int IS NOT NULL
+        THEN concat('00000000000000000000ffff', lpad(lower(hex(ip_int)), 8, '0'))
+        ELSE ip6 END AS ipk
+FROM ({ip_keys_sql(addresses)}) keyed"""
+
+
 def signin_sql(rows: str) -> str:
     """Sign-in facts of the purported sender around each row of ``rows`` (``sk``, ``ik``,
     ``ts``): any successful sign-in within two hours, one from the message's own source
     address within twelve, and the countries of the sign-ins in the week before."""
+    mail_ips = address_keys_sql(f"(SELECT DISTINCT ik AS ip FROM {rows} WHERE ik <> '') a")
+    signin_ips = address_keys_sql(
+        "(SELECT DISTINCT ip_address AS ip FROM signins WHERE ip_address IS NOT NULL) a"
+    )
     return f"""
 SELECT h.network_message_id, h.recipient,
     max(CASE WHEN s.ts BETWEEN h.ts - INTERVAL 2 HOUR AND h.ts + INTERVAL 2 HOUR
              THEN 1 ELSE 0 END) = 1 AS signin_near,
-    max(CASE WHEN h.ik <> '' AND s.ip_address = h.ik
+    max(CASE WHEN hk.ipk = sk.ipk
                   AND s.ts BETWEEN h.ts - INTERVAL 12 HOUR AND h.ts + INTERVAL 12 HOUR
              THEN 1 ELSE 0 END) = 1 AS signin_same_ip,
     CASE WHEN count(s.country) > 0 THEN
@@ -164,6 +180,8 @@ SELECT h.network_message_id, h.recipient,
 FROM {rows} h JOIN signins s
     ON s.user_principal_name = h.sk AND h.sk <> '' AND coalesce(s.error_code, 0) = 0
     AND s.ts BETWEEN h.ts - INTERVAL 7 DAY AND h.ts + INTERVAL 1 DAY
+LEFT JOIN ({mail_ips}) hk ON hk.ip = h.ik
+LEFT JOIN ({signin_ips}) sk ON sk.ip = s.ip_address
 GROUP BY h.network_message_id, h.recipient
 """
 
