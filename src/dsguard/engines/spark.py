@@ -20,6 +20,8 @@ Spark always runs in UTC (``spark.sql.session.timeZone``), like the DuckDB store
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import time
@@ -61,6 +63,26 @@ class SparkUnavailable(InputError):
     """pyspark (or Java) is missing; the message says what to install."""
 
 
+class _Py4jRootRecords(logging.Filter):
+    """Drops what py4j logs through the *root* logger (``logging.exception("Exception while
+    sending command.")`` when Ctrl-C or a dying JVM breaks a call): that call configures a
+    stderr handler and prints a traceback. The failure itself still reaches the caller as an
+    exception, which dsguard reports in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return f"{os.sep}py4j{os.sep}" not in record.pathname
+
+
+_PY4J_FILTER = _Py4jRootRecords()
+
+
+def _quiet(spark: SparkSession) -> None:
+    """After Ctrl-C: the JVM logs every task it refuses while it shuts down; the user asked
+    for the stop, so say nothing (best effort: the gateway may already be gone)."""
+    with contextlib.suppress(Exception):  # the interrupt is what matters, not this
+        spark.sparkContext.setLogLevel("OFF")
+
+
 def session(master: str | None = None, *, app: str = "dsguard") -> SparkSession:
     """A Spark session in UTC. ``master`` defaults to ``$DSGUARD_SPARK_MASTER`` or
     ``local[2]``; on a cluster (``spark-submit``) the submitted master wins."""
@@ -96,6 +118,7 @@ def session(master: str | None = None, *, app: str = "dsguard") -> SparkSession:
         conf["spark.driver.memory"] = os.environ.get("DSGUARD_SPARK_DRIVER_MEMORY", "2g")
     for key, value in conf.items():
         builder = builder.config(key, value)
+    logging.getLogger().addFilter(_PY4J_FILTER)  # once: a filter is added only if absent
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
@@ -241,13 +264,20 @@ def detect_with_spark(
     spark = session(master)
     if timer is not None:
         timer["spark start"] = time.perf_counter() - started
-    for view in inputs:
-        spark.read.parquet(str(work / "in" / f"{view}.parquet")).createOrReplaceTempView(view)
-    alerts, features, scores = run_spark(spark, timer=timer)
-    started = time.perf_counter()
-    for name, df in (("features", features), ("scores", scores)):
+    try:
+        for view in inputs:
+            spark.read.parquet(str(work / "in" / f"{view}.parquet")).createOrReplaceTempView(
+                view
+            )
+        alerts, features, scores = run_spark(spark, timer=timer)
+        started = time.perf_counter()
+        for name, df in (("features", features), ("scores", scores)):
+            df.write.mode("overwrite").parquet(str(work / f"{name}.parquet"))
+    except KeyboardInterrupt:
+        _quiet(spark)
+        raise
+    for name in ("features", "scores"):
         target = work / f"{name}.parquet"
-        df.write.mode("overwrite").parquet(str(target))
         relation = f"read_parquet('{target}/*.parquet')"
         if name == "features":
             store_features(con, relation)
