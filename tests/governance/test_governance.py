@@ -156,3 +156,61 @@ def test_a_draft_names_each_source_as_itself_in_either_family(tmp_path: Path) ->
         assert rep.rejected == 0 and rep.loaded == 1
         (sources,) = store.con.execute("SELECT sources FROM exceptions").fetchone() or [None]
         assert sorted(sources) == entry["sources"]
+
+
+def _plan_with(sources: list[str]) -> str:
+    from dsguard.governance.plan import render_plan
+
+    tenant = Tenant(["contoso.example"], False, exceptions=[_ex(sources=sources)])
+    usage = {"EX-1": {"messages": 5, "foreign_senders": []}}
+    return render_plan(tenant, [], [], [], usage)
+
+
+def test_plan_flags_ipv6_ranges_while_their_support_is_unverified(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dsguard.governance import plan
+
+    both = ["203.0.113.10/32", "2001:db8:5::/64"]
+    assert plan.IPV6_RANGES_ACCEPTED is None  # until a lab says otherwise
+    text = _plan_with(both)
+    assert "-ExceptIfSenderIpRanges '2001:db8:5::/64','203.0.113.10/32'" in text
+    # A /64 is one IPv6 site network, so the exception binds by IP like an IPv4 /32 or /24.
+    assert "-SenderIPAddresses '203.0.113.10/32','2001:db8:5::/64'" in text
+    assert "IPv6 sources (2001:db8:5::/64)" in text and "unverified" in text
+    assert "# EX-1: IPv6 sources" in text
+    assert "unverified" not in _plan_with(["203.0.113.10/32"])
+
+    monkeypatch.setattr(plan, "IPV6_RANGES_ACCEPTED", True)
+    text = _plan_with(both)
+    assert "2001:db8:5::/64" in text and "IPv6 sources" not in text
+
+    monkeypatch.setattr(plan, "IPV6_RANGES_ACCEPTED", False)
+    text = _plan_with(both)
+    assert "-ExceptIfSenderIpRanges '203.0.113.10/32'" in text
+    assert "-SenderIPAddresses '203.0.113.10/32' " in text
+    assert "IPv6 sources left out (2001:db8:5::/64)" in text
+
+
+def test_a_range_wider_than_one_site_network_binds_by_certificate() -> None:
+    text = _plan_with(["2001:db8::/48"])
+    assert "# EX-1: 2001:db8::/48 is wider than one site network" in text
+    assert "-RestrictDomainsToCertificate $true" in text
+    assert "-SenderIPAddresses '" not in text
+
+
+@pytest.mark.parametrize(
+    ("source", "broad"),
+    [
+        ("203.0.113.0/24", False),
+        ("203.0.113.0/23", True),
+        ("2001:db8:5::/64", False),
+        ("2001:db8:5::7/128", False),
+        ("2001:db8::/48", True),
+    ],
+)
+def test_too_broad_is_wider_than_one_site_network_in_either_family(
+    source: str, broad: bool
+) -> None:
+    problems = _breadth(_ex(sources=[source]))
+    assert any(p.startswith(f"source {source} spans") for p in problems) == broad, problems

@@ -40,6 +40,8 @@ def test_ds_con_001_onpremises_connectors(bundle: Bundle) -> None:
         onprem("cert-sub", TlsSenderCertificateName="mail.contoso.com"),
         onprem("ip-only", SenderIPAddresses=["203.0.113.10/32"]),
         onprem("ip-wide", SenderIPAddresses=["198.51.100.0/22"]),
+        onprem("ip6-site", SenderIPAddresses=["2001:db8:5::/64"]),
+        onprem("ip6-wide", SenderIPAddresses=["2001:db8::/32"]),
         onprem("nothing"),
         onprem("internal", TlsSenderCertificateName="contoso.com", TreatMessagesAsInternal=True),
         onprem("cloud", TlsSenderCertificateName="contoso.com", CloudServicesMailEnabled=True),
@@ -51,7 +53,8 @@ def test_ds_con_001_onpremises_connectors(bundle: Bundle) -> None:
     findings = bundle.run("DS-CON-001")
     assert statuses(findings) == {
         "cert-ok": "PASS", "cert-x500": "PASS", "cert-foreign": "FAIL", "cert-sub": "MANUAL",
-        "ip-only": "MANUAL", "ip-wide": "FAIL", "nothing": "FAIL", "internal": "FAIL",
+        "ip-only": "MANUAL", "ip-wide": "FAIL", "ip6-site": "MANUAL", "ip6-wide": "FAIL",
+        "nothing": "FAIL", "internal": "FAIL",
         "cloud": "FAIL", "hcw": "PASS", "off": "NOT_APPLICABLE",
     }
     assert one(findings, "internal").severity == "high"

@@ -1,7 +1,18 @@
 """What a valid source address looks like, written once for every engine that checks one:
-DuckDB (RE2) in the readers, Spark (Java regex) in the cluster job."""
+DuckDB (RE2) in the readers, Spark (Java regex) in the cluster job; and how wide a source
+range may be before it stops naming one site."""
 
 from __future__ import annotations
+
+import ipaddress
+
+# The widest range that still names one site network: an IPv4 /24, an IPv6 /64 (one IPv6
+# LAN; a host picks its address inside it). Wider is too broad for a device, app or relay.
+WIDEST_PREFIX = {4: 24, 6: 64}
+
+
+def too_wide(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return net.prefixlen < WIDEST_PREFIX[net.version]
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4_PATTERN = rf"{_OCTET}(?:\.{_OCTET}){{3}}"

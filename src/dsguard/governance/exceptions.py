@@ -17,14 +17,13 @@ import duckdb
 import yaml
 
 from dsguard.engines.iprange import host_cidr
+from dsguard.evidence.addresses import WIDEST_PREFIX, too_wide
 from dsguard.results import Finding
 from dsguard.scoring.score import SUSPICIOUS_AT
 from dsguard.signals.features import source_ip
 from dsguard.tenant import ExceptionRule, Tenant
 
 SOON_DAYS = 30
-# Wider than this many addresses is too broad for a device or app path (a /24).
-MAX_SOURCE_ADDRESSES = 256
 REMEDIATE_REGISTRY = "Edit exceptions.yaml (reviewed like code) and re-run dsguard analyze."
 
 
@@ -74,7 +73,7 @@ CHECKS: dict[str, GovCheck] = {
             "DS-GOV-006",
             "Exception is narrowly scoped",
             "medium",
-            "Narrow sources to the device or service addresses (/32 or the provider's "
+            "Narrow sources to the device or service addresses (/32, /128 or the provider's "
             "published range), name the sender addresses, and limit recipients.",
         ),
         GovCheck(
@@ -260,8 +259,11 @@ def _breadth(ex: ExceptionRule) -> list[str]:
             net = ipaddress.ip_network(src, strict=False)
         except ValueError:
             continue
-        if net.num_addresses > MAX_SOURCE_ADDRESSES:
-            problems.append(f"source {src} spans {net.num_addresses} addresses")
+        if too_wide(net):
+            problems.append(
+                f"source {src} spans {net.num_addresses} addresses, "
+                f"more than one /{WIDEST_PREFIX[net.version]}"
+            )
     for s in ex.senders:
         if s == "*" or s.startswith("*@"):
             problems.append(f"wildcard sender {s}")

@@ -10,10 +10,15 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from dsguard.evidence.addresses import too_wide
 from dsguard.results import Finding, PhaseResult
 from dsguard.tenant import Tenant
 
 RULE_NAME = "dsguard: anonymous own-domain mail from unregistered senders"
+# Whether Exchange Online takes IPv6 in a transport rule's -SenderIpRanges and a connector's
+# -SenderIPAddresses. Microsoft's parameter pages show IPv4 examples only: unverified (None).
+# A lab result sets it: True drops the caveat; False keeps IPv6 out of the commands.
+IPV6_RANGES_ACCEPTED: bool | None = None
 
 
 def ps_quote(value: str) -> str:
@@ -88,6 +93,9 @@ def render_plan(
     lines += _phase_header(2, "Constrain where registered senders may send from", p2)
     covered = [e for e in tenant.exceptions if e.sources]
     ranges = sorted({s for e in covered for s in e.sources})
+    v6 = sorted(r for r in ranges if _is_ipv6(r))
+    if IPV6_RANGES_ACCEPTED is False:
+        ranges = [r for r in ranges if r not in v6]
     lines += [
         "Registered senders keep the anonymous path only from their registered sources.",
         "",
@@ -96,6 +104,7 @@ def render_plan(
         f"  -ExceptIfSenderIpRanges {ps_list(ranges)}",
         "```",
         "",
+        *_ipv6_caveat(v6),
     ]
     # Phase 3: migrate registered, in-date, used paths to connectors
     p3 = by_phase.get(3)
@@ -126,9 +135,14 @@ def render_plan(
         name = f"dsguard {e.id}"
         sender_domains = ps_list(["smtp:" + d + ";1" for d in domains])
         if _shared(e, u):
+            foreign = len(u.get("foreign_senders", []))
+            why = (
+                f"{foreign} other senders use these sources (a shared service)"
+                if foreign
+                else f"{', '.join(_wide(e))} is wider than one site network"
+            )
             lines += [
-                f"# {e.id}: {len(u.get('foreign_senders', []))} other senders use these "
-                "sources (a shared service): an IP-bound connector would admit them too.",
+                f"# {e.id}: {why}: an IP-bound connector would admit others too.",
                 f"New-InboundConnector -Name {ps_quote(name)} -ConnectorType Partner `",
                 f"  -SenderDomains {sender_domains} `",
                 "  -RestrictDomainsToCertificate $true -RequireTls $true `",
@@ -137,6 +151,11 @@ def render_plan(
             ]
         else:
             ips = [s for s in e.sources if _is_ip(s)]
+            v6_bound = [s for s in ips if _is_ipv6(s)]
+            if IPV6_RANGES_ACCEPTED is False:
+                ips = [s for s in ips if s not in v6_bound]
+            if v6_bound and IPV6_RANGES_ACCEPTED is not True:
+                lines.append(f"# {e.id}: IPv6 sources; see the note on IPv6 under phase 2.")
             lines += [
                 f"New-InboundConnector -Name {ps_quote(name)} -ConnectorType Partner `",
                 f"  -SenderDomains {sender_domains} `",
@@ -209,15 +228,11 @@ def _phase_header(n: int, title: str, result: PhaseResult | None) -> list[str]:
 
 def _shared(e: Any, use: dict[str, Any]) -> bool:
     """A source range other senders use too, or one too wide for a device."""
-    if use.get("foreign_senders"):
-        return True
-    for src in e.sources:
-        try:
-            if ipaddress.ip_network(src, strict=False).num_addresses > 256:
-                return True
-        except ValueError:
-            continue
-    return False
+    return bool(use.get("foreign_senders")) or bool(_wide(e))
+
+
+def _wide(e: Any) -> list[str]:
+    return [s for s in e.sources if _is_ip(s) and too_wide(ipaddress.ip_network(s, strict=False))]
 
 
 def _is_ip(text: str) -> bool:
@@ -226,3 +241,32 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        return ipaddress.ip_network(text, strict=False).version == 6
+    except ValueError:
+        return False
+
+
+def _ipv6_caveat(v6: list[str]) -> list[str]:
+    """What a reviewer must know before pasting IPv6 ranges (``IPV6_RANGES_ACCEPTED``)."""
+    if not v6 or IPV6_RANGES_ACCEPTED is True:
+        return []
+    shown = _md(", ".join(v6))
+    if IPV6_RANGES_ACCEPTED is False:
+        return [
+            f"IPv6 sources left out ({shown}): Exchange Online takes IPv4 only in these "
+            "parameters. Bind those senders by certificate instead, or keep their exception "
+            "open until they send over IPv4.",
+            "",
+        ]
+    return [
+        f"IPv6 sources ({shown}): Microsoft documents `-SenderIpRanges` and "
+        "`-SenderIPAddresses` with IPv4 examples only, so whether they accept IPv6 is "
+        "unverified. Check that the cmdlet keeps them (`Get-TransportRule | Format-List "
+        "ExceptIfSenderIpRanges`) before enforcing; if it does not, these senders fail phase "
+        "2 and need a certificate-bound connector.",
+        "",
+    ]

@@ -4,7 +4,8 @@ One finding per OnPremises connector.
 
 - PASS: certificate-based with a certificate domain that is, or wildcards over, an accepted
   domain; no ``TreatMessagesAsInternal``; ``CloudServicesMailEnabled`` only via the HCW.
-- FAIL: certificate domain not ours (MC1226222 #1), an IP range wider than /24, no
+- FAIL: certificate domain not ours (MC1226222 #1), an IP range wider than an IPv4 /24 or
+  an IPv6 /64, no
   authentication criteria, ``TreatMessagesAsInternal`` (high), ``CloudServicesMailEnabled``
   outside the Hybrid Configuration Wizard (low).
 - MANUAL: IP-only authentication (whether the IPs are shared with other tenants, MC1226222
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from dsguard.evidence.addresses import too_wide
 from dsguard.evidence.snapshot import Snapshot
 from dsguard.posture import kinds
 from dsguard.posture.base import Check
@@ -32,7 +34,7 @@ def _wide_ranges(ips: tuple[str, ...]) -> list[str]:
         except ValueError:
             wide.append(ip)
             continue
-        if net.version == 4 and net.prefixlen < 24:
+        if too_wide(net):
             wide.append(ip)
     return wide
 
@@ -114,7 +116,9 @@ class OnPremisesConnectorAuth(Check):
         elif conn.sender_ips:
             wide = _wide_ranges(conn.sender_ips)
             if wide:
-                problems.append(f"IP ranges wider than /24 or invalid: {', '.join(wide)}")
+                problems.append(
+                    f"IP ranges wider than one site (/24, IPv6 /64) or invalid: {', '.join(wide)}"
+                )
                 high = True
             review.append(
                 "IP-based only: confirm the IPs are dedicated to this tenant, not a shared "
