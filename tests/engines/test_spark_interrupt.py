@@ -39,7 +39,7 @@ def test_ctrl_c_while_spark_runs_is_one_line(tmp_path: Path) -> None:
     while not handed_over.exists() and proc.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(20)
+    time.sleep(12)
     assert proc.poll() is None, "the run ended before Ctrl-C; it should take longer"
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
     _, err = proc.communicate(timeout=120)
