@@ -203,3 +203,45 @@ def test_analyze_small_bundle_writes_outputs_and_accounts_rows(tmp_path: Path) -
     again = run("analyze", str(bundle), "--out", str(out), "--json")
     files = json.loads(again.stdout)["files"]
     assert all(f["skipped"] and f["loaded"] == 0 for f in files)
+
+
+@pytest.mark.parametrize("command", ["analyze", "ingest"])
+def test_threads_and_memory_limit_reach_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """``--threads`` and ``--memory-limit`` bound what a run takes from a shared machine; the
+    store's connection must run with them (read back from DuckDB, not from our arguments)."""
+    from typer.testing import CliRunner
+
+    from dsguard.cli import app
+    from dsguard.evidence.store import EvidenceStore
+
+    seen: list[tuple[str, str]] = []
+    opened = EvidenceStore.__init__
+
+    def spy(self: EvidenceStore, *args: Any, **kwargs: Any) -> None:
+        opened(self, *args, **kwargs)
+        seen.append(
+            self.con.execute(
+                "SELECT current_setting('threads'), current_setting('memory_limit')"
+            ).fetchone()
+        )
+
+    monkeypatch.setattr(EvidenceStore, "__init__", spy)
+    where = ["--out", str(tmp_path / "out")] if command == "analyze" else [
+        "--db", str(tmp_path / "store.duckdb")
+    ]
+    result = CliRunner().invoke(
+        app,
+        [command, str(_small_bundle(tmp_path)), *where, "--threads", "1",
+         "--memory-limit", "300MB", "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert seen and all(str(t) == "1" and str(m).startswith("286.1 MiB") for t, m in seen), seen
+
+
+def test_threads_below_one_is_a_usage_error(tmp_path: Path) -> None:
+    proc = run("analyze", str(_small_bundle(tmp_path)), "--out", str(tmp_path / "o"),
+               "--threads", "0")  # fmt: skip
+    assert proc.returncode == 2
+    assert "--threads" in proc.stderr and "Traceback" not in proc.stderr

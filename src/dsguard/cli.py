@@ -43,6 +43,14 @@ T = TypeVar("T")
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback when something fails.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")]
+MemoryOpt = Annotated[
+    str | None, typer.Option(help="DuckDB memory limit, e.g. 2GB (spills beyond it).")
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="DuckDB worker threads (default: one per core); with "
+                 "--memory-limit, what a run may take from a shared machine."),
+]
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
@@ -146,9 +154,8 @@ def analyze(
         str | None,
         typer.Option(help="Exit 1 when anything at or above this severity is found."),
     ] = None,
-    memory_limit: Annotated[
-        str | None, typer.Option(help="DuckDB memory limit, e.g. 2GB (spills beyond it).")
-    ] = None,
+    memory_limit: MemoryOpt = None,
+    threads: ThreadsOpt = None,
     engine: Annotated[
         str,
         typer.Option(
@@ -168,8 +175,9 @@ def analyze(
 
         with _progress(quiet or json_out) as progress:
             ctx = run_analysis(
-                bundle, out, db=db, progress=progress, memory_limit=memory_limit, engine=engine
-            )
+                bundle, out, db=db, progress=progress, memory_limit=memory_limit,
+                threads=threads, engine=engine,
+            )  # fmt: skip
         _report(ctx, json_out=json_out, quiet=quiet)
         if threshold is not None and ctx.worst is not None and ctx.worst >= threshold:
             raise typer.Exit(EXIT_FOUND)
@@ -318,6 +326,8 @@ def ingest(
     db: Annotated[Path, typer.Option(help="Evidence store file.")] = Path(
         "dsguard-out/evidence.duckdb"
     ),
+    memory_limit: MemoryOpt = None,
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -329,7 +339,8 @@ def ingest(
         from dsguard.evidence.store import EvidenceStore
 
         files = discover(bundle)
-        with EvidenceStore(db) as store, _progress(quiet or json_out) as progress:
+        store = EvidenceStore(db, memory_limit=memory_limit, threads=threads)
+        with store, _progress(quiet or json_out) as progress:
             summary = store.ingest(
                 files, root=bundle, progress=lambda f, d, t: progress("ingest", d, t, f)
             )

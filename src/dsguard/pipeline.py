@@ -252,6 +252,7 @@ def analyze(
     db: Path | None = None,
     progress: Progress | None = None,
     memory_limit: str | None = None,
+    threads: int | None = None,
     engine: str = "duckdb",
 ) -> AnalysisContext:
     """Run every stage on ``bundle`` and write the output contract into ``out``.
@@ -262,7 +263,7 @@ def analyze(
         raise InputError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     discover(bundle)  # fail on a wrong folder before creating anything
     out.mkdir(parents=True, exist_ok=True)
-    store = EvidenceStore(db or out / DEFAULT_DB_NAME, memory_limit=memory_limit)
+    store = EvidenceStore(db or out / DEFAULT_DB_NAME, memory_limit=memory_limit, threads=threads)
     ctx = AnalysisContext(
         bundle=bundle, out=out, store=store, progress=progress or _no_progress, engine=engine
     )
