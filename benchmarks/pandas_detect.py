@@ -306,9 +306,12 @@ def _signins_near(sc: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
     dt = j["s_ts"] - j["ts"]
     j = j[(dt >= pd.Timedelta(days=-7)) & (dt <= pd.Timedelta(days=1))]
     dt = j["s_ts"] - j["ts"]
+    # One address whatever its spelling, as ``address_keys_sql``: keys of the distinct values.
+    keys = {ip: _address_key(ip) for ip in pd.unique(pd.concat([j["s_ip"], j["ik"]]).dropna())}
+    s_key, m_key = j["s_ip"].map(keys), j["ik"].map(keys)
     j = j.assign(
         near=dt.abs() <= pd.Timedelta(hours=2),
-        same=(j["s_ip"] == j["ik"]) & (dt.abs() <= pd.Timedelta(hours=12)) & (j["ik"] != ""),
+        same=(s_key == m_key) & s_key.notna() & (dt.abs() <= pd.Timedelta(hours=12)),
     )
     g = j.groupby(["nmid", "recipient"])
     facts = pd.DataFrame(
@@ -357,6 +360,17 @@ def _ip_facts(sc: pd.DataFrame, tenant: Tenant) -> pd.DataFrame:
     sc["ip_in_p1_spf"] = [d in s for d, s in zip(sc["mf_domain"], sc["spf_domains"], strict=True)]
     sc["on_exception_source"] = sc["exception_source_ids"].map(len) > 0
     return sc
+
+
+def _address_key(ip: str) -> str | None:
+    """32 hex digits; an IPv4 address as its IPv4-mapped IPv6 address."""
+    try:
+        a = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if isinstance(a, ipaddress.IPv4Address):
+        a = ipaddress.IPv6Address((0xFFFF << 32) | int(a))
+    return ipv6_hex(a)
 
 
 def _ipv6_hex(ip: str) -> str | None:
