@@ -245,3 +245,32 @@ def test_threads_below_one_is_a_usage_error(tmp_path: Path) -> None:
                "--threads", "0")  # fmt: skip
     assert proc.returncode == 2
     assert "--threads" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"), [(None, "local[1]"), ("local[3]", None)]
+)
+def test_threads_bound_a_local_spark_unless_a_master_is_chosen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str | None, expected: str | None
+) -> None:
+    pytest.importorskip("sqlglot")
+    from dsguard.engines import spark
+    from dsguard.pipeline import analyze
+
+    class Reached(Exception):
+        pass
+
+    masters: list[str | None] = []
+
+    def detect(*args: Any, master: str | None = None, **kwargs: Any) -> list[Any]:
+        masters.append(master)
+        raise Reached
+
+    monkeypatch.setattr(spark, "detect_with_spark", detect)
+    if env is None:
+        monkeypatch.delenv("DSGUARD_SPARK_MASTER", raising=False)
+    else:
+        monkeypatch.setenv("DSGUARD_SPARK_MASTER", env)  # session() reads it itself
+    with pytest.raises(Reached):
+        analyze(_small_bundle(tmp_path), tmp_path / "out", engine="spark", threads=1)
+    assert masters == [expected]

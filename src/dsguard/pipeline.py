@@ -51,6 +51,8 @@ class AnalysisContext:
     # Execution engine of the detect stage ("duckdb" or "spark") and, per stage, where its
     # time went (for benchmarks and --json).
     engine: str = "duckdb"
+    # Cores the run may use (``--threads``): DuckDB's worker threads, Spark's ``local[N]``.
+    threads: int | None = None
     stage_details: dict[str, dict[str, float]] = field(default_factory=dict)
     feature_run: Any = None  # dsguard.signals.engine.FeatureRun of the DuckDB engine
 
@@ -156,7 +158,10 @@ class DetectStage:
                     "pip install 'pyspark==4.3.0' 'sqlglot==30.31.0', and Java 17"
                 ) from exc
 
-            alerts = detect_with_spark(con, ctx.tenant, ctx.out, timer=details)
+            # --threads bounds a local Spark too, unless a master was chosen explicitly.
+            local = ctx.threads and not os.environ.get("DSGUARD_SPARK_MASTER")
+            master = f"local[{ctx.threads}]" if local else None
+            alerts = detect_with_spark(con, ctx.tenant, ctx.out, timer=details, master=master)
             lap("spark")
         else:
             run = build_features(con, ctx.tenant)
@@ -265,7 +270,8 @@ def analyze(
     out.mkdir(parents=True, exist_ok=True)
     store = EvidenceStore(db or out / DEFAULT_DB_NAME, memory_limit=memory_limit, threads=threads)
     ctx = AnalysisContext(
-        bundle=bundle, out=out, store=store, progress=progress or _no_progress, engine=engine
+        bundle=bundle, out=out, store=store, progress=progress or _no_progress, engine=engine,
+        threads=threads,
     )
     try:
         for stage in STAGES:
