@@ -214,3 +214,15 @@ def test_too_broad_is_wider_than_one_site_network_in_either_family(
 ) -> None:
     problems = _breadth(_ex(sources=[source]))
     assert any(p.startswith(f"source {source} spans") for p in problems) == broad, problems
+
+
+def test_ipv6_only_sources_bind_by_certificate_when_ip_binding_cannot_name_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dsguard.governance import plan
+
+    monkeypatch.setattr(plan, "IPV6_RANGES_ACCEPTED", False)
+    text = _plan_with(["2001:db8:5::/64"])
+    assert "# EX-1: no source an IP-bound connector can name" in text
+    assert "-SenderIPAddresses '" not in text and "-ExceptIfSenderIpRanges" not in text
+    assert "no registered source ranges to except" in text

@@ -96,12 +96,17 @@ def render_plan(
     v6 = sorted(r for r in ranges if _is_ipv6(r))
     if IPV6_RANGES_ACCEPTED is False:
         ranges = [r for r in ranges if r not in v6]
+    command = (
+        [f"Set-TransportRule -Identity {ps_quote(RULE_NAME)} `",
+         f"  -ExceptIfSenderIpRanges {ps_list(ranges)}"]
+        if ranges
+        else ["# no registered source ranges to except: name them in exceptions.yaml first"]
+    )  # fmt: skip
     lines += [
         "Registered senders keep the anonymous path only from their registered sources.",
         "",
         "```powershell",
-        f"Set-TransportRule -Identity {ps_quote(RULE_NAME)} `",
-        f"  -ExceptIfSenderIpRanges {ps_list(ranges)}",
+        *command,
         "```",
         "",
         *_ipv6_caveat(v6),
@@ -134,12 +139,19 @@ def render_plan(
         u = usage.get(e.id, {})
         name = f"dsguard {e.id}"
         sender_domains = ps_list(["smtp:" + d + ";1" for d in domains])
-        if _shared(e, u):
+        ips = [s for s in e.sources if _is_ip(s)]
+        v6_bound = [s for s in ips if _is_ipv6(s)]
+        if IPV6_RANGES_ACCEPTED is False:
+            ips = [s for s in ips if s not in v6_bound]
+        if _shared(e, u) or not ips:
             foreign = len(u.get("foreign_senders", []))
+            wide = _wide(e)
             why = (
                 f"{foreign} other senders use these sources (a shared service)"
                 if foreign
-                else f"{', '.join(_wide(e))} is wider than one site network"
+                else f"{', '.join(wide)} is wider than one site network"
+                if wide
+                else "no source an IP-bound connector can name"
             )
             lines += [
                 f"# {e.id}: {why}: an IP-bound connector would admit others too.",
@@ -150,10 +162,6 @@ def render_plan(
                 "*.sender.example>'",
             ]
         else:
-            ips = [s for s in e.sources if _is_ip(s)]
-            v6_bound = [s for s in ips if _is_ipv6(s)]
-            if IPV6_RANGES_ACCEPTED is False:
-                ips = [s for s in ips if s not in v6_bound]
             if v6_bound and IPV6_RANGES_ACCEPTED is not True:
                 lines.append(f"# {e.id}: IPv6 sources; see the note on IPv6 under phase 2.")
             lines += [
