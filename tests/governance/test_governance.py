@@ -224,5 +224,6 @@ def test_ipv6_only_sources_bind_by_certificate_when_ip_binding_cannot_name_them(
     monkeypatch.setattr(plan, "IPV6_RANGES_ACCEPTED", False)
     text = _plan_with(["2001:db8:5::/64"])
     assert "# EX-1: no source an IP-bound connector can name" in text
+    assert "| scan@contoso.example | certificate |" in text
     assert "-SenderIPAddresses '" not in text and "-ExceptIfSenderIpRanges" not in text
     assert "no registered source ranges to except" in text

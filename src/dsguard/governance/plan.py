@@ -132,18 +132,16 @@ def render_plan(
         u = usage.get(e.id, {})
         lines.append(
             f"| {_md(e.id)} | {u.get('messages', 0)} | {_md(', '.join(e.sources))} | "
-            f"{_md(', '.join(e.senders))} | {'certificate' if _shared(e, u) else 'IP'} |"
+            f"{_md(', '.join(e.senders))} | {'certificate' if _by_certificate(e, u) else 'IP'} |"
         )
     lines += ["", "```powershell"]
     for e in ranked:
         u = usage.get(e.id, {})
         name = f"dsguard {e.id}"
         sender_domains = ps_list(["smtp:" + d + ";1" for d in domains])
-        ips = [s for s in e.sources if _is_ip(s)]
+        ips = _bindable(e)
         v6_bound = [s for s in ips if _is_ipv6(s)]
-        if IPV6_RANGES_ACCEPTED is False:
-            ips = [s for s in ips if s not in v6_bound]
-        if _shared(e, u) or not ips:
+        if _by_certificate(e, u):
             foreign = len(u.get("foreign_senders", []))
             wide = _wide(e)
             why = (
@@ -237,6 +235,16 @@ def _phase_header(n: int, title: str, result: PhaseResult | None) -> list[str]:
 def _shared(e: Any, use: dict[str, Any]) -> bool:
     """A source range other senders use too, or one too wide for a device."""
     return bool(use.get("foreign_senders")) or bool(_wide(e))
+
+
+def _bindable(e: Any) -> list[str]:
+    """The sources an IP-bound connector can name."""
+    ips = [s for s in e.sources if _is_ip(s)]
+    return [s for s in ips if not (IPV6_RANGES_ACCEPTED is False and _is_ipv6(s))]
+
+
+def _by_certificate(e: Any, use: dict[str, Any]) -> bool:
+    return _shared(e, use) or not _bindable(e)
 
 
 def _wide(e: Any) -> list[str]:
