@@ -311,8 +311,8 @@ process.exit(errors ? 1 : 0);
 
 def test_queries_pass_kusto_language_analysis(tmp_path: Path) -> None:
     """Syntax and name resolution by Microsoft's Kusto.Language (the npm package
-    ``@kusto/language-service-next``). Not installed by the project, so this runs only when
-    ``DSGUARD_KUSTO_JS`` names the package folder and ``node`` is on PATH."""
+    ``@kusto/language-service-next``), which ``.ci/run`` installs where npm is present; this
+    runs when ``DSGUARD_KUSTO_JS`` names the package folder and ``node`` is on PATH."""
     folder = os.environ.get("DSGUARD_KUSTO_JS")
     node = shutil.which("node")
     if not folder or not node:
