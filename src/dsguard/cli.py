@@ -48,9 +48,9 @@ MemoryOpt = Annotated[
 ]
 ThreadsOpt = Annotated[
     int | None,
-    typer.Option(min=1, help="DuckDB worker threads (default: one per core), and Spark's "
-                 "local[N] with --engine spark; with --memory-limit, what a run may take "
-                 "from a shared machine."),
+    typer.Option(min=1, help="Worker threads the run may use: DuckDB's (default: one per "
+                 "core), and a local Spark's under analyze --engine spark. With "
+                 "--memory-limit, what a run may take from a shared machine."),
 ]
 
 
