@@ -103,13 +103,17 @@ def test_spark_alerts_features_and_scores_match_duckdb(
     con = duckdb.connect()
     con.execute(f"ATTACH '{tenant / 'duckdb' / 'evidence.duckdb'}' AS d (READ_ONLY)")
     con.execute(f"ATTACH '{tenant / 'spark' / 'evidence.duckdb'}' AS s (READ_ONLY)")
-    for table in ("features", "scores"):
+    # Spark's own scores, not the store's view over the features Spark computed.
+    spark_scores = f"read_parquet('{tenant / 'spark' / 'spark' / 'scores.parquet'}/*.parquet')"
+    for table, theirs in (("features", "s.features"), ("scores", spark_scores)):
         cols = [r[0] for r in con.execute(f"DESCRIBE d.{table}").fetchall()]
-        assert cols == [r[0] for r in con.execute(f"DESCRIBE s.{table}").fetchall()]
+        assert cols == [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {theirs}").fetchall()]
         order = "ORDER BY network_message_id, recipient"
         a = con.execute(f"SELECT * FROM d.{table} {order}").fetchall()
-        b = con.execute(f"SELECT * FROM s.{table} {order}").fetchall()
-        assert len(a) == len(b) and a == b, table
+        b = con.execute(f"SELECT * FROM {theirs} {order}").fetchall()
+        assert a and len(a) == len(b) and a == b, table
+    (stored,) = con.execute("SELECT count(*) FROM s.scores").fetchone() or (0,)
+    assert stored == con.execute(f"SELECT count(*) FROM {spark_scores}").fetchone()[0]
     assert spark.stage_details["detect"]["spark"] > 0
 
 

@@ -10,8 +10,8 @@ Two entry points:
 
 * ``detect_with_spark``: the detect stage of ``dsguard analyze --engine spark``. The bundle
   is ingested by DuckDB as usual; messages, sign-ins and the tenant context travel to Spark as
-  Parquet; features and scores come back to the store so governance and reports run
-  unchanged.
+  Parquet; features come back to the store (and ``scores``, the view over them) so
+  governance and reports run unchanged.
 * ``run_spark`` (and ``python -m dsguard.engines.spark_job``): for a cluster, over inputs
   that are already tables (Parquet, Delta or CSV), at any scale.
 
@@ -239,11 +239,13 @@ def detect_with_spark(
     """The detect stage on Spark, for ``dsguard analyze --engine spark``.
 
     The store's messages, sign-ins, header facts and tenant context are written as Parquet
-    under ``OUT/spark``; Spark computes features, scores and alerts; features and scores are
-    loaded back into the store. The DuckDB baselines are dropped, so a later DuckDB run starts
-    from scratch rather than extend baselines these features were not computed from.
+    under ``OUT/spark``; Spark computes features, scores and alerts; the features are loaded
+    back into the store, and Spark's scores kept beside them as Parquet. The DuckDB baselines
+    are dropped, so a later DuckDB run starts from scratch rather than extend baselines these
+    features were not computed from.
     """
-    from dsguard.signals.engine import HEADER_FEATURES_SQL, store_features
+    from dsguard.scoring.alerts import score_messages
+    from dsguard.signals.engine import HEADER_FEATURES_SQL, feature_columns, store_features
     from dsguard.tenant import register
 
     work = out / "spark"
@@ -276,13 +278,10 @@ def detect_with_spark(
     except KeyboardInterrupt:
         _quiet(spark)
         raise
-    for name in ("features", "scores"):
-        target = work / f"{name}.parquet"
-        relation = f"read_parquet('{target}/*.parquet')"
-        if name == "features":
-            store_features(con, relation)
-        else:
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {relation}")
+    store_features(con, f"read_parquet('{work / 'features.parquet'}/*.parquet')")
+    # The store's ``scores`` is a view over the features, as after a DuckDB run; Spark's own
+    # scores stay in ``OUT/spark/scores.parquet`` (the parity test compares the two).
+    score_messages(con, feature_columns(con))
     con.execute("DROP TABLE IF EXISTS detect_state")
     if timer is not None:
         timer["load results"] = time.perf_counter() - started

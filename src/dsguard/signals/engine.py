@@ -167,7 +167,7 @@ def feature_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
 def create_feature_tables(con: duckdb.DuckDBPyConnection, like: str) -> None:
     """Empty ``features_scored``/``features_authenticated`` shaped like the relation ``like``
     (one row per internal-looking message and recipient), and the ``features`` view."""
-    _drop_any(con, "features")
+    drop_relation(con, "features")
     con.execute(f"CREATE OR REPLACE TABLE {SCORED_TABLE} AS SELECT * FROM {like} LIMIT 0")
     con.execute(
         f"CREATE OR REPLACE TABLE {AUTHENTICATED_TABLE} AS "
@@ -576,9 +576,9 @@ def _drop_temp(con: duckdb.DuckDBPyConnection, *names: str) -> None:
             con.execute(f"DROP {kind} {name}")
 
 
-def _drop_any(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Drop the store's view or table ``name`` (``features`` was a table before it was a
-    view), whichever it is."""
+def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the store's view or table ``name``, whichever it is (``features`` and ``scores``
+    were tables in stores written before they became views)."""
     row = con.execute(
         "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT temporary", [name]
     ).fetchone()
