@@ -64,19 +64,25 @@ def test_authenticated_rows_keep_their_path_and_coverage_facts_only(tmp_path: Pa
         assert total == n + m
 
 
-def test_a_store_whose_features_is_still_a_table_is_rebuilt(tmp_path: Path) -> None:
+def test_a_store_whose_features_and_scores_are_still_tables_is_rebuilt(tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     generate(bundle, SynthConfig(users=30, days=6, seed=3))
     analyze(bundle, tmp_path / "out")
     before = _features(tmp_path / "out")
+    alerts = (tmp_path / "out" / "alerts.jsonl").read_text()
     with duckdb.connect(str(tmp_path / "out" / "evidence.duckdb")) as con:  # the old layout
-        con.execute("CREATE TABLE old_features AS SELECT * FROM features")
-        con.execute("DROP VIEW features")
-        con.execute("ALTER TABLE old_features RENAME TO features")
+        for name in ("features", "scores"):
+            con.execute(f"CREATE TABLE old_{name} AS SELECT * FROM {name}")
+            con.execute(f"DROP VIEW {name}")
+            con.execute(f"ALTER TABLE old_{name} RENAME TO {name}")
         con.execute("UPDATE detect_state SET value = 'old' WHERE key = 'fingerprint'")
     ctx = analyze(bundle, tmp_path / "out")
     assert ctx.feature_run.mode == "full"
     assert _features(tmp_path / "out") == before
+    assert (tmp_path / "out" / "alerts.jsonl").read_text() == alerts
+    with duckdb.connect(str(tmp_path / "out" / "evidence.duckdb"), read_only=True) as con:
+        views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    assert {"features", "scores"} <= views
 
 
 def test_unknown_part_is_refused() -> None:
