@@ -30,3 +30,23 @@ def interrupted(exc: BaseException) -> bool:
     if isinstance(exc, KeyboardInterrupt | duckdb.InterruptException):
         return True
     return type(exc) is RuntimeError and str(exc) == "Query interrupted"
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the store (not the session's temporary schema) has a table ``name``."""
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [name]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the store's view or table ``name``, whichever it is (``features`` and ``scores``
+    were tables in stores written before they became views)."""
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT temporary", [name]
+    ).fetchone()
+    if row and row[0]:
+        con.execute(f"DROP VIEW {name}")
+    elif table_exists(con, name):
+        con.execute(f"DROP TABLE {name}")

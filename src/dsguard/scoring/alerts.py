@@ -26,11 +26,11 @@ import duckdb
 import pyarrow as pa
 
 from dsguard.engines.plan import Step, drop_duckdb, run_duckdb
-from dsguard.evidence.duck import registered
+from dsguard.evidence.duck import drop_relation, registered
 from dsguard.results import Alert, Reason
 from dsguard.scoring.score import ALERT_MIN, hit_column, min_score, score_sql, severity_of
 from dsguard.severity import Severity
-from dsguard.signals.engine import SCORED_TABLE, drop_relation
+from dsguard.signals.engine import SCORED_TABLE
 from dsguard.signals.features import source_ip
 from dsguard.signals.rules import Rule, catalogue
 

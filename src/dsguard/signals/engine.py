@@ -31,6 +31,7 @@ from typing import Any
 import duckdb
 
 from dsguard.engines.plan import Step, drop_duckdb, run_duckdb
+from dsguard.evidence.duck import drop_relation, table_exists
 from dsguard.signals.features import (
     FANOUT_MINUTES,
     FEATURE_PARTS,
@@ -460,7 +461,7 @@ class _State:
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> _State:
-        if not _exists(con, "detect_state"):
+        if not table_exists(con, "detect_state"):
             return cls({})
         rows = con.execute("SELECT key, value FROM detect_state").fetchall()
         return cls(dict(rows))
@@ -475,7 +476,7 @@ class _State:
         return int(self.values.get("batches") or 0)
 
     def changes(self, con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[Any, ...]]:
-        if not _exists(con, "ingest_changes"):
+        if not table_exists(con, "ingest_changes"):
             return []
         return con.execute(
             "SELECT op, rows, min_ts, max_ts FROM ingest_changes WHERE seq > ? AND tbl = ?",
@@ -489,7 +490,7 @@ class _State:
         if self.values.get("fingerprint") != fingerprint:
             return "tenant context or feature definitions changed"
         for name in (SCORED_TABLE, AUTHENTICATED_TABLE, *STATE_TABLES):
-            if not _exists(con, name):
+            if not table_exists(con, name):
                 return f"{name} missing"
         watermark = self.watermark
         if watermark is None:
@@ -545,7 +546,7 @@ class _State:
 
 
 def _journal_seq(con: duckdb.DuckDBPyConnection) -> int:
-    if not _exists(con, "ingest_changes"):
+    if not table_exists(con, "ingest_changes"):
         return 0
     (seq,) = _one(con, "SELECT coalesce(max(seq), 0) FROM ingest_changes")
     return int(seq)
@@ -574,25 +575,6 @@ def _drop_temp(con: duckdb.DuckDBPyConnection, *names: str) -> None:
         if row:
             kind = "VIEW" if row[0] == "VIEW" else "TABLE"
             con.execute(f"DROP {kind} {name}")
-
-
-def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Drop the store's view or table ``name``, whichever it is (``features`` and ``scores``
-    were tables in stores written before they became views)."""
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT temporary", [name]
-    ).fetchone()
-    if row and row[0]:
-        con.execute(f"DROP VIEW {name}")
-    elif _exists(con, name):
-        con.execute(f"DROP TABLE {name}")
-
-
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [name]
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def _ts(value: datetime) -> str:
