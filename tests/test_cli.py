@@ -274,3 +274,40 @@ def test_threads_bound_a_local_spark_unless_a_master_is_chosen(
     with pytest.raises(Reached):
         analyze(_small_bundle(tmp_path), tmp_path / "out", engine="spark", threads=1)
     assert masters == [expected]
+
+
+def test_a_month_of_daily_files_folds_into_one_row_per_source_and_status() -> None:
+    """Thirty daily exports (or a folder of .eml) would bury the files that need a look: the
+    unremarkable ones of a source fold into one row with summed counts; a file with an error,
+    a rejected row or a warning keeps its own row, and so does a source with few files."""
+    from dsguard.cli import FOLD_FILES, ingest_rows
+    from dsguard.evidence.model import FileReport
+
+    days = [f"email_events_2026-11-{d:02d}.csv" for d in range(1, 31)]
+    files = [FileReport(file=days[0], source="email_events", read=10, loaded=10)]
+    files += [FileReport(file="tenant.json", source="exchange_config", read=3, loaded=3)]
+    files += [
+        FileReport(file=name, source="email_events", read=10, loaded=9, duplicates=1)
+        for name in days[1:14]
+    ]
+    files += [FileReport(file=days[14], source="email_events", read=10, loaded=8, rejected=2)]
+    files += [FileReport(file=days[15], source="email_events", error="bad", read=0)]
+    files += [FileReport(file=days[16], source="email_events", warnings=["zoneless"])]
+    files += [
+        FileReport(file=name, source="email_events", read=5, skipped=True) for name in days[17:]
+    ]
+    rows = ingest_rows(files)
+    assert rows[0] == (
+        "email_events", f"14 files: {days[0]} … {days[13]}", 140, 127, 13, 0, "ok"
+    )
+    assert rows[1] == ("exchange_config", "tenant.json", 3, 3, 0, 0, "ok")
+    assert [r[1] for r in rows[2:5]] == days[14:17]
+    assert [r[6] for r in rows[2:5]] == ["ok", "error", "ok"]
+    # Thirteen unchanged files: more than the fold, so one row of their own status.
+    assert len(days[17:]) > FOLD_FILES
+    assert rows[5] == ("email_events", f"13 files: {days[17]} … {days[29]}", 65, 0, 0, 0,
+                       "unchanged")
+    assert len(rows) == 6
+    # At or below the fold every file is listed.
+    few = files[:1] + files[2:2 + FOLD_FILES - 1]
+    assert [r[1] for r in ingest_rows(few)] == [f.file for f in few]

@@ -11,7 +11,7 @@ import dataclasses
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -194,28 +194,61 @@ def _report(ctx: Any, *, json_out: bool, quiet: bool) -> None:
         return
     out = console(quiet=quiet)
     if ctx.ingest is not None:
-        rows = []
-        for f in ctx.ingest.files:
-            status = "error" if f.error else "unchanged" if f.skipped else "ok"
-            rows.append((f.source, f.file, f.read, f.loaded, f.duplicates, f.rejected, status))
-        t = ctx.ingest
-        rows.append(("", "total", t.read, t.loaded, t.duplicates, t.rejected, ""))
-        out.print(
-            table(
-                "Ingest",
-                ("source", "file", "read", "loaded", "duplicates", "rejected", "status"),
-                rows,
-            )
-        )
-        for f in ctx.ingest.files:
-            if f.error:
-                out.print(f"  {safe(f.file)}: {safe(f.error, 300)}", markup=False)
-            for w in f.warnings:
-                out.print(f"  {safe(f.file)}: {safe(w, 300)}", markup=False)
+        _print_ingest(out, ctx.ingest)
     _summary(out, ctx)
     out.print(f"Outputs in {safe(ctx.out)}:", markup=False)
     for name in sorted(ctx.outputs):
         out.print(f"  {name}", markup=False)
+
+
+# A source with more files than this shows its unremarkable ones (no error, no rejected row,
+# no warning) as one row per status: a month of daily exports or a folder of .eml files
+# would otherwise bury the few files that need a look. Those always keep their own row.
+FOLD_FILES = 12
+
+
+def _print_ingest(out: Any, summary: Any) -> None:
+    """The row accounting of an ingest, then each file's error and warnings in full."""
+    rows = ingest_rows(summary.files)
+    t = summary
+    rows.append(("", "total", t.read, t.loaded, t.duplicates, t.rejected, ""))
+    headers = ("source", "file", "read", "loaded", "duplicates", "rejected", "status")
+    out.print(table("Ingest", headers, rows))
+    for f in summary.files:
+        if f.error:
+            out.print(f"  {safe(f.file)}: {safe(f.error, 300)}", markup=False)
+        for w in f.warnings:
+            out.print(f"  {safe(f.file)}: {safe(w, 300)}", markup=False)
+
+
+def ingest_rows(files: Sequence[Any], fold: int = FOLD_FILES) -> list[tuple[object, ...]]:
+    """One row per file, except that a source's unremarkable files of one status become a
+    single row (``n files: first … last``, counts summed) when there are more than ``fold``
+    of them; the row stands where the first of them stood."""
+
+    def status(f: Any) -> str:
+        return "error" if f.error else "unchanged" if f.skipped else "ok"
+
+    def plain(f: Any) -> bool:
+        return not (f.error or f.rejected or f.warnings)
+
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for f in files:
+        if plain(f):
+            groups.setdefault((f.source, status(f)), []).append(f)
+    rows: list[tuple[object, ...]] = []
+    for f in files:
+        group = groups.get((f.source, status(f)), []) if plain(f) else []
+        if len(group) <= fold:
+            rows.append((f.source, f.file, f.read, f.loaded, f.duplicates, f.rejected, status(f)))
+        elif f is group[0]:
+            label = f"{len(group)} files: {group[0].file} … {group[-1].file}"
+            sums = [sum(getattr(g, k) for g in group) for k in _COUNTS]
+            rows.append((f.source, label, *sums, status(f)))
+    return rows
+
+
+_COUNTS = ("read", "loaded", "duplicates", "rejected")
 
 
 def _summary(out: Any, ctx: Any) -> None:
@@ -349,18 +382,7 @@ def ingest(
             payload = {"db": str(db), "files": [f.model_dump() for f in summary.files]}
             sys.stdout.write(dumps(payload) + "\n")
             return
-        con = console(quiet=quiet)
-        rows = [
-            (f.source, f.file, f.read, f.loaded, f.duplicates, f.rejected, f.error or "")
-            for f in summary.files
-        ]
-        con.print(
-            table(
-                "Ingest",
-                ("source", "file", "read", "loaded", "duplicates", "rejected", "error"),
-                rows,
-            )
-        )
+        _print_ingest(console(quiet=quiet), summary)
 
     _guard(body, debug=debug)
 
