@@ -325,3 +325,31 @@ def test_a_lent_table_does_not_hide_the_failure_inside_its_block() -> None:
         assert con.execute("SELECT a FROM lent").fetchall() == [(2,)]
     with pytest.raises(duckdb.CatalogException):
         con.execute("SELECT a FROM lent")  # returned after the block
+
+
+def test_duckdb_draws_no_progress_bar_on_standard_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB draws a progress bar on standard output for a query over two seconds, terminal
+    or not: it broke ``--json`` and ``--quiet`` on large inputs. Every connection dsguard
+    opens turns it off (here DuckDB is made to draw after 10 ms, before dsguard's settings)."""
+    import duckdb
+
+    real = duckdb.connect
+
+    def eager(*args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
+        con = real(*args, **kwargs)  # type: ignore[arg-type]
+        con.execute("SET progress_bar_time = 10")
+        return con
+
+    monkeypatch.setattr(duckdb, "connect", eager)
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        store.con.execute("SELECT sum(i) FROM range(300000000) t(i)").fetchall()
+    assert capfd.readouterr().out == ""
+    # The store's and the sign-in reader's connections come from one place.
+    src = Path(__file__).resolve().parents[2] / "src" / "dsguard"
+    direct = [
+        p.relative_to(src).as_posix() for p in src.rglob("*.py")
+        if "duckdb.connect(" in p.read_text(encoding="utf-8")
+    ]
+    assert direct == ["evidence/duck.py"]

@@ -9,6 +9,15 @@ from typing import Any
 import duckdb
 
 
+def connect(database: str = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection without DuckDB's own progress bar: it draws one on standard output
+    for any query over two seconds, terminal or not, which broke ``--json`` and ``--quiet`` on
+    large inputs. dsguard shows its own progress, on standard error."""
+    con = duckdb.connect(database, read_only=read_only)
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 @contextlib.contextmanager
 def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[str]:
     """Lend an Arrow table to DuckDB as ``name`` for the statements inside the block.

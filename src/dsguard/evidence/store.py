@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from dsguard import __version__
+from dsguard.evidence.duck import connect
 from dsguard.evidence.model import FileReport, Record
 from dsguard.evidence.schema import STAGE, TEMP_STAGE, all_ddl, columns
 from dsguard.sources.base import Reader, SourceError, StageResult
@@ -140,7 +141,7 @@ class EvidenceStore:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
+            self.con = connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
             raise StoreError(f"cannot open evidence store {self.path}: {exc}") from exc
         self.con.execute("SET TimeZone='UTC'")

@@ -52,7 +52,7 @@ import duckdb
 import pyarrow as pa
 
 from dsguard.evidence.addresses import IPV4_PATTERN
-from dsguard.evidence.duck import registered
+from dsguard.evidence.duck import connect, registered
 from dsguard.evidence.model import SignIn
 from dsguard.evidence.schema import arrow_schema, stage_table_sql
 from dsguard.sources.base import (
@@ -997,7 +997,7 @@ def _fast_stage(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> list[
         "current_setting('temp_directory')"
     ).fetchall()[0]
     with tempfile.TemporaryDirectory(prefix="dsguard-signins-") as tmp:
-        side = duckdb.connect()
+        side = connect()
         try:
             side.execute(f"SET memory_limit = {_sql_str(str(limit))}")
             side.execute(f"SET threads = {int(threads)}")
