@@ -72,21 +72,11 @@ def create_table_sql(model: type[Record]) -> str:
     return f'CREATE TABLE IF NOT EXISTS "{model.__table__}" ({cols})'
 
 
-# The two stages ingest uses. The first file into an empty table is staged in the database
-# file and becomes the table (``EvidenceStore._adopt``): its rows are written once. Every later
-# file is staged in memory (spilling beyond the memory limit) and copied: a stage in the file
-# would have its full row groups compressed and written, only to be dropped after the copy.
-STAGE = "_stage"
-TEMP_STAGE = "_stage_temp"
-
-
 def stage_table_sql(model: type[Record], name: str) -> str:
-    """An empty staging table: the record's columns (all nullable) plus bookkeeping; a
-    temporary one for ``TEMP_STAGE``."""
+    """An empty staging table: the record's columns (all nullable) plus bookkeeping."""
     cols = {**columns(model), **STAGE_COLUMNS}
     body = ", ".join(f'"{n}" {t}' for n, t in cols.items())
-    kind = "TEMP TABLE" if name == TEMP_STAGE else "TABLE"
-    return f'CREATE OR REPLACE {kind} "{name}" ({body})'
+    return f'CREATE OR REPLACE TABLE "{name}" ({body})'
 
 
 def arrow_schema(model: type[Record]) -> pa.Schema:

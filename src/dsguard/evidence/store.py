@@ -30,11 +30,12 @@ import duckdb
 from dsguard import __version__
 from dsguard.evidence.duck import connect
 from dsguard.evidence.model import FileReport, Record
-from dsguard.evidence.schema import STAGE, TEMP_STAGE, all_ddl, columns
+from dsguard.evidence.schema import all_ddl, columns
 from dsguard.sources.base import Reader, SourceError, StageResult
 
 # Bump when a reader's output for the same file changes, so unchanged files are re-read.
 SCHEMA_VERSION = "1"
+STAGE = "_stage"
 # DuckDB's working memory when the caller sets none; it spills to disk beyond it. Sized so a
 # whole analysis stays under 2 GB of resident memory (Python, Arrow and DuckDB together).
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -137,7 +138,6 @@ class EvidenceStore:
         read_only: bool = False,
     ) -> None:
         self.path = Path(path)
-        self._stage = STAGE  # the current file's (see ``schema.STAGE``)
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -215,9 +215,8 @@ class EvidenceStore:
                 summary.files.append(self._ingest_file(reader, path, rel))
             if progress:
                 progress("", len(files), len(files))
-            # A stage may be an ordinary table (see ``_adopt``); none may outlive the ingest.
-            for stage in (STAGE, TEMP_STAGE):
-                self.con.execute(f'DROP TABLE IF EXISTS "{stage}"')
+            # The stage is an ordinary table (see ``_adopt``); none may outlive the ingest.
+            self.con.execute(f'DROP TABLE IF EXISTS "{STAGE}"')
             self.con.commit()
         except BaseException:
             self.con.rollback()
@@ -257,10 +256,6 @@ class EvidenceStore:
         hashing error propagates, as it did when files were hashed before staging)."""
         return hashed if isinstance(hashed, str) else self._remember(key, hashed.result())
 
-    def _empty(self, table: str) -> bool:
-        (row,) = _one(self.con, f'SELECT count(*) = 0 FROM (SELECT 1 FROM "{table}" LIMIT 1)')
-        return bool(row)
-
     def _seen(self, fp: str) -> Any:
         row = self.con.execute(
             "SELECT ingested_at FROM ingest_files WHERE fingerprint = ?", [fp]
@@ -274,13 +269,12 @@ class EvidenceStore:
             fp = hashed
             if (seen := self._seen(fp)) is not None:
                 return _skipped(report, seen)
-        stage = self._stage = STAGE if self._empty(reader.model.__table__) else TEMP_STAGE
         try:
-            result = reader.stage(self.con, path, stage)
+            result = reader.stage(self.con, path, STAGE)
             if not isinstance(hashed, str):
                 fp = self._resolved(key, hashed)
                 if (seen := self._seen(fp)) is not None:  # the same content under a new stat
-                    self.con.execute(f'DROP TABLE IF EXISTS "{stage}"')
+                    self.con.execute(f'DROP TABLE IF EXISTS "{STAGE}"')
                     return _skipped(report, seen)
         except SourceError as exc:
             report.error = str(exc)
@@ -299,25 +293,25 @@ class EvidenceStore:
             return report
         self._account(reader, result, report, fp)
         self._record(fp, report)
-        self.con.execute(f'DROP TABLE IF EXISTS "{stage}"')
+        self.con.execute(f'DROP TABLE IF EXISTS "{STAGE}"')
         return report
 
     def _account(self, reader: Reader, result: StageResult, report: FileReport, fp: str) -> None:
-        con, stage = self.con, self._stage
+        con = self.con
         model = reader.model
         report.warnings.extend(result.warnings)
         if result.error:
             report.error = result.error
             con.execute(
-                f'UPDATE "{stage}" SET _reject = ? WHERE _reject IS NULL', [result.error]
+                f'UPDATE "{STAGE}" SET _reject = ? WHERE _reject IS NULL', [result.error]
             )
-        (report.read,) = _one(con, f'SELECT count(*) FROM "{stage}"')
+        (report.read,) = _one(con, f'SELECT count(*) FROM "{STAGE}"')
         con.execute(
             f"""INSERT INTO quarantine
-                SELECT ?, ?, ?, _row, _reject, _raw FROM "{stage}" WHERE _reject IS NOT NULL""",
+                SELECT ?, ?, ?, _row, _reject, _raw FROM "{STAGE}" WHERE _reject IS NOT NULL""",
             [fp, report.file, reader.source],
         )
-        (report.rejected,) = _one(con, f'SELECT count(*) FROM "{stage}" WHERE _reject IS NOT NULL')
+        (report.rejected,) = _one(con, f'SELECT count(*) FROM "{STAGE}" WHERE _reject IS NOT NULL')
         cols = list(columns(model))
         col_sql = ", ".join(f'"{c}"' for c in cols)
         key = ", ".join(f'"{k}"' for k in model.__key__)
@@ -330,10 +324,10 @@ class EvidenceStore:
                 con.execute(f'DELETE FROM "{table}" WHERE {scope[0]}', scope[1])
             inserted = _count(con,
                 f"""INSERT INTO "{table}" ({col_sql})
-                    SELECT {col_sql} FROM "{stage}" WHERE _reject IS NULL
+                    SELECT {col_sql} FROM "{STAGE}" WHERE _reject IS NULL
                     QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1"""
             )
-            self._journal_insert(table, inserted, f'SELECT * FROM "{stage}" WHERE _reject IS NULL')
+            self._journal_insert(table, inserted, f'SELECT * FROM "{STAGE}" WHERE _reject IS NULL')
         else:
             inserted = self._append(reader, report, cols, valid)
         # Loaded rows are counted from what the insert added, never assumed.
@@ -347,14 +341,14 @@ class EvidenceStore:
         Written for the common case of a file of new, distinct rows: duplicate and overlap
         checks are aggregates and semi-joins on the key, and the staged rows are copied once.
         """
-        con, stage = self.con, self._stage
+        con = self.con
         model = reader.model
         table = model.__table__
         keys = list(model.__key__)
         col_sql = ", ".join(f'"{c}"' for c in cols)
         key_sql = ", ".join(f'"{k}"' for k in keys)
         on = " AND ".join(f'a."{k}" = b."{k}"' for k in keys)
-        source = f'(SELECT * FROM "{stage}" WHERE _reject IS NULL)'
+        source = f'(SELECT * FROM "{STAGE}" WHERE _reject IS NULL)'
         repeated = 0
         # Distinct key hashes prove distinct keys; only a file where two hashes meet (a
         # repeated key, or a collision) pays for the exact count on the key text.
@@ -369,7 +363,7 @@ class EvidenceStore:
                 source = f"""(SELECT * FROM {source} s
                     QUALIFY row_number() OVER (PARTITION BY {key_sql} ORDER BY _row) = 1)"""
         (existing,) = _one(con, f'SELECT count(*) FROM "{table}"')
-        if valid and not existing and stage == STAGE:
+        if valid and not existing:
             return self._adopt(table, cols, key_sql, repeated)
         if not valid:
             candidates = source
@@ -415,23 +409,23 @@ class EvidenceStore:
         Writing ten million normalised rows costs more than reading them, so the first file
         into an empty table (a one-off analysis, the first day of a month) is written once.
         """
-        con, stage = self.con, self._stage
-        con.execute(f'DELETE FROM "{stage}" WHERE _reject IS NOT NULL')
+        con = self.con
+        con.execute(f'DELETE FROM "{STAGE}" WHERE _reject IS NOT NULL')
         if repeated:
             con.execute(
-                f"""DELETE FROM "{stage}" WHERE rowid IN (
-                    SELECT rowid FROM "{stage}" QUALIFY
+                f"""DELETE FROM "{STAGE}" WHERE rowid IN (
+                    SELECT rowid FROM "{STAGE}" QUALIFY
                     row_number() OVER (PARTITION BY {key_sql} ORDER BY _row) > 1)"""
             )
-        staged = [r[0] for r in con.execute(f'DESCRIBE "{stage}"').fetchall()]
+        staged = [r[0] for r in con.execute(f'DESCRIBE "{STAGE}"').fetchall()]
         for column in staged:
             if column not in cols:
-                con.execute(f'ALTER TABLE "{stage}" DROP COLUMN "{column}"')
+                con.execute(f'ALTER TABLE "{STAGE}" DROP COLUMN "{column}"')
         target = [r[:2] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
-        if [r[:2] for r in con.execute(f'DESCRIBE "{stage}"').fetchall()] != target:
+        if [r[:2] for r in con.execute(f'DESCRIBE "{STAGE}"').fetchall()] != target:
             raise StoreError(f"staged rows do not match table {table}")  # a bug, not input
         con.execute(f'DROP TABLE "{table}"')
-        con.execute(f'ALTER TABLE "{stage}" RENAME TO "{table}"')
+        con.execute(f'ALTER TABLE "{STAGE}" RENAME TO "{table}"')
         (inserted,) = _one(con, f'SELECT count(*) FROM "{table}"')
         self._journal_insert(table, inserted, f'SELECT * FROM "{table}"')
         return int(inserted)
