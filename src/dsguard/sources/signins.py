@@ -1067,16 +1067,10 @@ class _FastJson:
         """How to stage the rows, in ``_row`` order; raises ``duckdb.Error`` or
         ``_Fallback``. Values converted in SQL wait in a Parquet file, so that neither they
         nor the parser's memory live on beside the staging table."""
-        # A page too big to be one document is sliced at once: DuckDB would first fail to
-        # parse it twice, as JSON lines and as one document (a month of daily pages: ~5 s).
-        found = _value_slice(self.path) if self.probe.compression == "none" else None
-        if found is not None:
-            first = self._slice(found)
-        else:
-            try:
-                first = self._first_keys()
-            except duckdb.Error:
-                first = self._retry()
+        try:
+            first = self._first_keys()
+        except duckdb.Error:
+            first = self._retry()
         records = (
             self._survey_pages()
             if self.sliced is None and any(k.lower() == "value" for k in first)
@@ -1118,17 +1112,17 @@ class _FastJson:
 
     def _retry(self) -> list[str]:
         """After DuckDB could not read the file as JSON lines: documents over several lines
-        (a pretty-printed page). A page too big for a document was sliced before."""
-        if self.fmt != "newline_delimited":
+        (a pretty-printed page), or one page too big for a document (``_FAST_MAX_OBJECT``),
+        whose ``value`` array is then copied out and read as an array."""
+        if self.fmt == "newline_delimited":
+            self.fmt = "unstructured"
+            try:
+                return self._first_keys()
+            except duckdb.Error:
+                pass
+        found = _value_slice(self.path) if self.probe.compression == "none" else None
+        if found is None:
             raise _Fallback
-        self.fmt = "unstructured"
-        try:
-            return self._first_keys()
-        except duckdb.Error:
-            raise _Fallback from None
-
-    def _slice(self, found: tuple[int, int, int]) -> list[str]:
-        """Read the items of a page's ``value`` array (``_value_slice``) as a JSON array."""
         start, end, self.sliced = found
         self.source = self.tmp / "value.json"
         with self.path.open("rb") as src, self.source.open("wb") as out:
