@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,6 +24,12 @@ from dsguard import __version__
 from dsguard.outputs import dumps
 from dsguard.severity import Severity
 from dsguard.terminal import console, safe, table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dsguard.evidence.model import FileReport
+    from dsguard.evidence.store import IngestSummary
 
 EXIT_FOUND = 1
 EXIT_INPUT = 2
@@ -207,12 +213,14 @@ def _report(ctx: Any, *, json_out: bool, quiet: bool) -> None:
 FOLD_FILES = 12
 
 
-def _print_ingest(out: Any, summary: Any) -> None:
+_COUNTS = ("read", "loaded", "duplicates", "rejected")
+
+
+def _print_ingest(out: Console, summary: IngestSummary) -> None:
     """The row accounting of an ingest, then each file's error and warnings in full."""
     rows = ingest_rows(summary.files)
-    t = summary
-    rows.append(("", "total", t.read, t.loaded, t.duplicates, t.rejected, ""))
-    headers = ("source", "file", "read", "loaded", "duplicates", "rejected", "status")
+    rows.append(("", "total", *(getattr(summary, k) for k in _COUNTS), ""))
+    headers = ("source", "file", *_COUNTS, "status")
     out.print(table("Ingest", headers, rows))
     for f in summary.files:
         if f.error:
@@ -221,18 +229,20 @@ def _print_ingest(out: Any, summary: Any) -> None:
             out.print(f"  {safe(f.file)}: {safe(w, 300)}", markup=False)
 
 
-def ingest_rows(files: Sequence[Any], fold: int = FOLD_FILES) -> list[tuple[object, ...]]:
+def ingest_rows(
+    files: Sequence[FileReport], fold: int = FOLD_FILES
+) -> list[tuple[object, ...]]:
     """One row per file, except that a source's unremarkable files of one status become a
     single row (``n files: first … last``, counts summed) when there are more than ``fold``
     of them; the row stands where the first of them stood."""
 
-    def status(f: Any) -> str:
+    def status(f: FileReport) -> str:
         return "error" if f.error else "unchanged" if f.skipped else "ok"
 
-    def plain(f: Any) -> bool:
+    def plain(f: FileReport) -> bool:
         return not (f.error or f.rejected or f.warnings)
 
-    groups: dict[tuple[str, str], list[Any]] = {}
+    groups: dict[tuple[str, str], list[FileReport]] = {}
     for f in files:
         if plain(f):
             groups.setdefault((f.source, status(f)), []).append(f)
@@ -240,15 +250,12 @@ def ingest_rows(files: Sequence[Any], fold: int = FOLD_FILES) -> list[tuple[obje
     for f in files:
         group = groups.get((f.source, status(f)), []) if plain(f) else []
         if len(group) <= fold:
-            rows.append((f.source, f.file, f.read, f.loaded, f.duplicates, f.rejected, status(f)))
+            rows.append((f.source, f.file, *(getattr(f, k) for k in _COUNTS), status(f)))
         elif f is group[0]:
             label = f"{len(group)} files: {group[0].file} … {group[-1].file}"
             sums = [sum(getattr(g, k) for g in group) for k in _COUNTS]
             rows.append((f.source, label, *sums, status(f)))
     return rows
-
-
-_COUNTS = ("read", "loaded", "duplicates", "rejected")
 
 
 def _summary(out: Any, ctx: Any) -> None:
