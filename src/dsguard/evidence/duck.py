@@ -19,6 +19,28 @@ def connect(database: str = ":memory:", *, read_only: bool = False) -> duckdb.Du
 
 
 @contextlib.contextmanager
+def side_connection(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh in-memory connection with ``con``'s memory limit, threads and spill folder.
+
+    Readers parse untrusted files there first: a statement that fails inside the store's
+    connection aborts the whole ingest transaction, one that fails here costs nothing.
+    """
+    limit, threads, spill = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('threads'), "
+        "current_setting('temp_directory')"
+    ).fetchall()[0]
+    side = connect()
+    try:
+        side.execute("SET memory_limit = ?", [str(limit)])
+        side.execute(f"SET threads = {int(threads)}")
+        if spill:
+            side.execute("SET temp_directory = ?", [str(spill)])
+        yield side
+    finally:
+        side.close()
+
+
+@contextlib.contextmanager
 def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[str]:
     """Lend an Arrow table to DuckDB as ``name`` for the statements inside the block.
 

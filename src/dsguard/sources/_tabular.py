@@ -253,6 +253,7 @@ class RawLayout:
     # ``number_streamed_rows`` numbers the staged rows afterwards.
     streamed: bool = False
     csv_skip: int = 0  # lines before a streamed CSV's header
+    csv_rejects: bool = True  # a streamed CSV's broken records wait in DuckDB's rejects table
     _lookup: dict[str, str] = field(default_factory=dict)
     _canonical: dict[str, str] = field(default_factory=dict)
 
@@ -481,7 +482,7 @@ def number_streamed_rows(
     columns, e.g. ``source_row``)."""
     if not layout.streamed:
         return
-    broken = _broken_records(con, raw, layout.csv_skip)
+    broken = _broken_records(con, raw, layout.csv_skip) if layout.csv_rejects else 0
     good = "_row IS NULL"
     ordinal = _ordinal(con, stage, good)
     targets = ["_row", *numbered]

@@ -15,7 +15,9 @@ JSON (``.json``, ``.jsonl``, each also ``.gz``), told apart by content, not by n
     ``{"records": [...]}`` batch.
 
 All shapes are staged into the same raw relation and go through one normalisation statement
-(``_NORMALISE``), so a value means the same whichever export carried it.
+(``_NORMALISE``), so a value means the same whichever export carried it. JSON lines of plain
+rows (what ``dsguard collect`` writes) are read by DuckDB as they stream (``_json_lines``);
+every other JSON shape, and any such file DuckDB would read differently, is parsed here.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, ClassVar
 
 import duckdb
 
+from dsguard.sources._json_lines import stage_json_lines
 from dsguard.sources._tabular import (
     RawLayout,
     RawRow,
@@ -205,9 +208,17 @@ class EmailEventsReader(TabularReader):
         raw: str,
         warnings: list[str],
     ) -> RawLayout | None:
-        """CSV as every tabular source; JSON shapes are parsed here into the same raw rows."""
+        """CSV as every tabular source; JSON lines of plain rows through DuckDB when it reads
+        them as Python would; other JSON shapes are parsed here into the same raw rows."""
         if not _is_json(file):
             return super().stage_raw(con, text, file, raw, warnings)
+        first = _first_line(text)
+        if first is not None and _is_object(first):
+            fast = stage_json_lines(con, text.path, COLUMNS, raw)
+            if fast is not None:
+                names = [shown for _, shown in fast.columns]
+                self.check_columns(file, names, fast.present & set(COLUMNS))
+                return fast
         layout = RawLayout(COLUMNS)
         schema: list[str] = []
         rows = _json_rows(text, file, schema)
@@ -242,11 +253,7 @@ def _json_rows(text: TextFile, file: str, schema: list[str]) -> Iterator[RawRow]
     first = _first_line(text)
     if first is None:
         return None
-    try:
-        head: Any = json.loads(first)
-    except ValueError:
-        head = None
-    if isinstance(head, dict):
+    if _is_object(first):
         return _json_lines(text, schema)
     try:
         with text.open_bytes() as fh:
@@ -266,6 +273,14 @@ def _first_line(text: TextFile) -> bytes | None:
             if line.strip():
                 return line
     return None
+
+
+def _is_object(line: bytes) -> bool:
+    """Whether a line is a whole JSON object: the mark of a JSON-lines file."""
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def _why(exc: ValueError) -> str:

@@ -52,7 +52,7 @@ import duckdb
 import pyarrow as pa
 
 from dsguard.evidence.addresses import IPV4_PATTERN
-from dsguard.evidence.duck import connect, registered
+from dsguard.evidence.duck import registered, side_connection
 from dsguard.evidence.model import SignIn
 from dsguard.evidence.schema import arrow_schema, stage_table_sql
 from dsguard.sources.base import (
@@ -992,22 +992,12 @@ def _fast_stage(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> list[
     probe = _probe(path) if _FAST_COMPLETE else None
     if probe is None:
         return None
-    limit, threads, spill = con.execute(
-        "SELECT current_setting('memory_limit'), current_setting('threads'), "
-        "current_setting('temp_directory')"
-    ).fetchall()[0]
     with tempfile.TemporaryDirectory(prefix="dsguard-signins-") as tmp:
-        side = connect()
         try:
-            side.execute(f"SET memory_limit = {_sql_str(str(limit))}")
-            side.execute(f"SET threads = {int(threads)}")
-            if spill:
-                side.execute(f"SET temp_directory = {_sql_str(str(spill))}")
-            final = _FastJson(side, path, probe, Path(tmp)).run()
+            with side_connection(con) as side:
+                final = _FastJson(side, path, probe, Path(tmp)).run()
         except (duckdb.Error, _Fallback):
             return None
-        finally:
-            side.close()
         con.execute(stage_table_sql(SignIn, table))
         with contextlib.ExitStack() as lent:
             for name, rows in final.tables.items():

@@ -1,0 +1,177 @@
+"""The DuckDB path for JSON lines of EmailEvents rows stages exactly what the Python path does.
+
+Every test stages a file twice, through the reader as it is and with the DuckDB path switched
+off, and compares every column of every staged row and the warnings; and checks which path
+took the file: DuckDB for the plain shapes, Python for anything DuckDB would read otherwise.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from dsguard.sources import emailevents
+from dsguard.sources.emailevents import EmailEventsReader
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "email_events"
+ROWS = [json.loads(line) for line in (FIXTURES / "email_events_rows.jsonl").read_text().splitlines()]
+STREAM = [
+    json.loads(line) for line in (FIXTURES / "email_events_stream.jsonl").read_text().splitlines()
+]
+# A row as collect writes it: every column, nulls included, integers as numbers.
+FULL = {**STREAM[0]["properties"]}
+for _key in ("To", "Cc"):  # the streaming API's arrays are not in a hunting row
+    del FULL[_key]
+
+
+def _stage(
+    path: Path, monkeypatch: pytest.MonkeyPatch, *, fast: bool = True
+) -> list[tuple[Any, ...]]:
+    """Stage ``path`` both ways; assert which path took it and that both staged the same.
+    Returns the staged rows."""
+    taken: list[bool] = []
+    real = emailevents.stage_json_lines
+
+    def spy(*args: Any) -> Any:
+        layout = real(*args)
+        taken.append(layout is not None)
+        return layout
+
+    con = duckdb.connect()
+    with monkeypatch.context() as m:
+        m.setattr(emailevents, "stage_json_lines", spy)
+        quick = EmailEventsReader().stage(con, path, "quick")
+    assert taken == [fast], "DuckDB path taken" if taken == [True] else "Python path taken"
+    with monkeypatch.context() as m:
+        m.setattr(emailevents, "stage_json_lines", lambda *_: None)
+        slow = EmailEventsReader().stage(con, path, "slow")
+    assert quick.warnings == slow.warnings
+    # Numbering a streamed stage re-adds its number columns last: compare by name.
+    columns = ", ".join(f'"{c}"' for c, *_ in con.execute('DESCRIBE "slow"').fetchall())
+    staged = con.execute(f'SELECT {columns} FROM "slow" ORDER BY _row').fetchall()
+    assert con.execute(f'SELECT {columns} FROM "quick" ORDER BY _row').fetchall() == staged
+    return staged
+
+
+def _lines(path: Path, docs: list[Any], newline: str = "\n", **dumps: Any) -> Path:
+    path.write_text(newline.join(json.dumps(d, **dumps) for d in docs) + newline)
+    return path
+
+
+def _row(n: int, **change: Any) -> dict[str, Any]:
+    row = {**FULL, "NetworkMessageId": f"{n:08d}-1d2a-4c3b-9e8f-0a1b2c3d4e5f", **change}
+    return {k: v for k, v in row.items() if v is not _DROP}
+
+
+_DROP = object()
+
+
+# ---------------------------------------------------------------------------- DuckDB's
+def test_fixture_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "email_events_rows.jsonl"
+    path.write_bytes((FIXTURES / "email_events_rows.jsonl").read_bytes())
+    assert len(_stage(path, monkeypatch)) == 2
+
+
+def test_collect_rows_crlf_bom_blank_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``collect`` writes (every column, nulls, numbers, booleans), with the quirks a
+    copied file picks up: a BOM, CRLF and blank lines, which neither path counts."""
+    docs = [_row(n, IsFirstContact=n % 2 == 0, EmailClusterId=9_999_999_999_999_999_999 - n)
+            for n in range(40)]
+    path = tmp_path / "email_events_collect.jsonl"
+    body = "\r\n".join(json.dumps(d, ensure_ascii=False) for d in docs)
+    body = body.replace(docs[3]["NetworkMessageId"] + '"', docs[3]["NetworkMessageId"] + '" ')
+    path.write_bytes(b"\xef\xbb\xbf" + body.replace("\r\n", "\r\n\r\n  \r\n", 1).encode())
+    con = duckdb.connect()
+    EmailEventsReader().stage(con, path, "s")
+    numbers = con.execute('SELECT _row, source_row FROM "s" ORDER BY _row LIMIT 3').fetchall()
+    assert numbers == [(1, 1), (2, 2), (3, 3)]  # the blank lines are not rows
+    assert len(_stage(path, monkeypatch)) == 40
+
+
+def test_keys_that_come_and_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows without some columns, unknown columns first met later, other key order, and a
+    row the normalisation rejects: its quarantine copy lists the columns in the order the
+    Python path first met them."""
+    docs = [
+        _row(1, Subject=_DROP, Connectors=_DROP),
+        _row(2, Extra_One="x"),
+        {"Zeta": 1, **_row(3, Timestamp="yesterday")},  # rejected: no time
+        _row(4, Subject="Re: [EXT] a, b}", Extra_Two=None),
+        dict(reversed(list(_row(5).items()))),
+    ]
+    staged = _stage(_lines(tmp_path / "email_events_x.jsonl", docs), monkeypatch)
+    assert len(staged) == 5
+    con = duckdb.connect()
+    path = _lines(tmp_path / "email_events_y.jsonl", docs)
+    result = EmailEventsReader().stage(con, path, "s")
+    assert result.warnings[0].endswith("Extra_One, Zeta, Extra_Two")
+    (raw,) = con.execute('SELECT _raw FROM "s" WHERE _reject IS NOT NULL').fetchone() or ("",)
+    assert list(json.loads(raw))[-3:] == ["Extra_One", "Zeta", "Extra_Two"]
+
+
+def test_unicode_escapes_and_gzip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = [_row(1, Subject="Réunion 😀 \"quoted\" \\ tab\tend", SenderDisplayName="Zoë")]
+    _stage(_lines(tmp_path / "email_events_a.jsonl", docs), monkeypatch)  # \\u escapes
+    plain = _lines(tmp_path / "plain.jsonl", docs, ensure_ascii=False)
+    packed = tmp_path / "email_events_b.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    _stage(packed, monkeypatch)
+
+
+def test_many_rows_keep_file_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enough rows for DuckDB to read the file in parallel pieces."""
+    docs = [_row(n, Subject=f"message {n}" + "x" * (n % 300)) for n in range(30_000)]
+    docs[17_000]["Timestamp"] = "not a time"
+    staged = _stage(_lines(tmp_path / "email_events_many.jsonl", docs), monkeypatch)
+    assert len(staged) == 30_000
+
+
+# ---------------------------------------------------------------------------- Python's
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"Timestamp": "2025-01-06T08:00:00Z", "NetworkMessageId": "x",}',  # trailing comma
+        '{"Timestamp": "2025-01-06T08:00:00Z", "NetworkMessageId": "x"',  # cut short
+        "[1, 2]",
+        "{}",
+        '{"Timestamp": "2025-01-06T08:00:00Z", "UrlCount": 1.0}',  # a float
+        '{"Timestamp": "2025-01-06T08:00:00Z", "UrlCount": NaN}',
+        '{"Timestamp": "2025-01-06T08:00:00Z", "UrlCount": 123456789012345678901}',
+        '{"Timestamp": "2025-01-06T08:00:00Z", "To": ["a@b.c"]}',  # nested
+        '{"Timestamp": "2025-01-06T08:00:00Z", "Subject": "a", "Subject": "b"}',
+        '{"Timestamp": "2025-01-06T08:00:00Z", "subject": "a"}',  # case of another line's key
+        '{"Timestamp": "2025-01-06T08:00:00Z", "X-Header": "a"}',  # a key outside [A-Za-z0-9_]
+        '{"Timestamp": "2025-01-06T08:00:00Z", "Subject": "\\ud800"}',  # a lone surrogate
+        '{"Timestamp": "2025-01-06T08:00:00Z", "Subject": "a\\u0000b"}',
+        '{"Timestamp": "2025-01-06T08:00:00Z", "Subject": "tab\there"}',  # a raw control char
+    ],
+)
+def test_lines_left_to_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str
+) -> None:
+    text = json.dumps(ROWS[0]) + "\n" + line + "\n" + json.dumps(ROWS[1]) + "\n"
+    path = tmp_path / "email_events_odd.jsonl"
+    path.write_text(text)
+    _stage(path, monkeypatch, fast=False)
+
+
+def test_streaming_envelopes_go_to_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "email_events_stream.jsonl"
+    path.write_bytes((FIXTURES / "email_events_stream.jsonl").read_bytes())
+    assert len(_stage(path, monkeypatch, fast=False)) == 2
+
+
+def test_a_document_is_not_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runHuntingQuery answer never reaches the DuckDB path: its first line is no object."""
+    path = tmp_path / "email_events_hunting.json"
+    path.write_bytes((FIXTURES / "email_events_hunting.json").read_bytes())
+    con = duckdb.connect()
+    with monkeypatch.context() as m:
+        m.setattr(emailevents, "stage_json_lines", pytest.fail)
+        EmailEventsReader().stage(con, path, "s")
