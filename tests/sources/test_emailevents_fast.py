@@ -17,6 +17,7 @@ import pytest
 
 from dsguard.sources import emailevents
 from dsguard.sources.emailevents import EmailEventsReader
+from dsguard.synth import SynthConfig, generate
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "email_events"
 ROWS = [json.loads(line) for line in (FIXTURES / "email_events_rows.jsonl").read_text().splitlines()]
@@ -143,7 +144,9 @@ def test_many_rows_keep_file_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         '{"Timestamp": "2025-01-06T08:00:00Z", "UrlCount": 1.0}',  # a float
         '{"Timestamp": "2025-01-06T08:00:00Z", "UrlCount": NaN}',
         '{"Timestamp": "2025-01-06T08:00:00Z", "UrlCount": 123456789012345678901}',
-        '{"Timestamp": "2025-01-06T08:00:00Z", "To": ["a@b.c"]}',  # nested
+        '{"Timestamp": "2025-01-06T08:00:00Z", "To": [{"a": 1}]}',  # an object
+        '{"Timestamp": "2025-01-06T08:00:00Z", "To": ["a\\"b"]}',  # an escape in an array
+        '{"Timestamp": "2025-01-06T08:00:00Z", "To": [1.5]}',
         '{"Timestamp": "2025-01-06T08:00:00Z", "Subject": "a", "Subject": "b"}',
         '{"Timestamp": "2025-01-06T08:00:00Z", "subject": "a"}',  # case of another line's key
         '{"Timestamp": "2025-01-06T08:00:00Z", "X-Header": "a"}',  # a key outside [A-Za-z0-9_]
@@ -161,10 +164,59 @@ def test_lines_left_to_python(
     _stage(path, monkeypatch, fast=False)
 
 
-def test_streaming_envelopes_go_to_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_arrays_of_plain_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = [_row(1, To=["a@b.c", "d@e.f"], Cc=[]), _row(2, To=[1, -0, -7, True, None], Cc=["x"])]
+    assert len(_stage(_lines(tmp_path / "email_events_to.jsonl", docs), monkeypatch)) == 2
+
+
+# ---------------------------------------------------------------------------- envelopes
+def _envelopes(*rows: dict[str, Any], **outer: Any) -> list[dict[str, Any]]:
+    base = {k: v for k, v in STREAM[0].items() if k != "properties"}
+    return [{**base, **outer, "properties": row} for row in rows]
+
+
+def test_streaming_envelopes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "email_events_stream.jsonl"
-    path.write_bytes((FIXTURES / "email_events_stream.jsonl").read_bytes())
-    assert len(_stage(path, monkeypatch, fast=False)) == 2
+    path.write_bytes((FIXTURES / "email_events_stream.jsonl").read_bytes())  # CRLF
+    assert len(_stage(path, monkeypatch)) == 2
+
+
+def test_records_of_other_tables_are_rejected_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = [
+        *_envelopes(_row(1)),
+        *_envelopes(_row(2, Url="https://x.example"), category="AdvancedHunting-EmailUrlInfo"),
+        *_envelopes(_row(3), category="ADVANCEDHUNTING-EMAILEVENTS"),
+        *_envelopes(_row(4), category=None),
+    ]
+    staged = _stage(_lines(tmp_path / "email_events_mixed.jsonl", docs, "\r\n"), monkeypatch)
+    assert len(staged) == 4
+
+
+@pytest.mark.parametrize(
+    "docs",
+    [
+        _envelopes(_row(1, Timestamp=_DROP)),  # the envelope's time stands in
+        [*_envelopes(_row(1)), _row(2)],  # envelopes and plain rows
+        [{"Properties": _row(1)}],  # another spelling
+        [{"properties": _row(1), "Category": "x"}],
+        [*_envelopes(_row(1)), {"properties": None, "time": "2025-01-06T08:00:00Z"}],
+        _envelopes(_row(1), category="Advanced'Hunting"),  # Python's repr quotes it otherwise
+        _envelopes(_row(1), category=5),
+    ],
+)
+def test_envelopes_left_to_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, docs: list[Any]
+) -> None:
+    _stage(_lines(tmp_path / "email_events_odd.jsonl", docs), monkeypatch, fast=False)
+
+
+def test_synthetic_streaming_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The synthetic tenant's streaming-API shape, a few thousand rows."""
+    generate(tmp_path / "b", SynthConfig(users=30, days=3, seed=5, shape="jsonl"))
+    staged = _stage(tmp_path / "b" / "email_events.jsonl", monkeypatch)
+    assert len(staged) > 1000
 
 
 def test_a_document_is_not_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

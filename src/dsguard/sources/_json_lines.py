@@ -1,21 +1,29 @@
-"""JSON lines of flat rows at DuckDB speed: the shape ``dsguard collect`` writes.
+"""JSON lines of EmailEvents rows at DuckDB speed: what ``collect`` and the streaming API write.
 
-Advanced Hunting answers arrive as JSON lines, one row an object (``collect`` writes them so,
-``email_events_<start>_<end>.jsonl``, ten thousand rows a file). The Python path parses each
-line with ``json`` and stages it through Arrow: about fifty microseconds a row, and a raw copy
-of every row in memory (at a million rows, 54 s and 2.6 GB against 7 s for the same rows as
-CSV). Here DuckDB reads such a file as a streamed raw relation instead, as the CSV path does,
-and the rows are numbered afterwards from insertion order.
+Two JSON-lines shapes carry EmailEvents at volume: Advanced Hunting rows, one object a line
+(``dsguard collect`` writes them so, ``email_events_<start>_<end>.jsonl``, ten thousand rows a
+file), and the Defender streaming API's envelopes, ``{"time", "category", "properties": {row}}``
+a line, as written to a storage account or an Event Hub. The Python path parses each line with
+``json`` and stages it through Arrow: about fifty microseconds a row, and a raw copy of every
+row in memory (a million rows took 54 s and 2.6 GB to ingest, against 7 s as CSV). Here DuckDB
+reads such a file as a streamed raw relation instead, as the CSV path does, and the rows are
+numbered afterwards from insertion order.
 
 DuckDB is only trusted where it reads what Python's ``json`` reads. A survey on a connection
 of its own (a parse error there cannot abort the store's transaction) checks that:
 
-* every line is one object (blank lines aside, which both skip), none of them empty;
-* keys are letters, digits and underscores, never twice in one object, no two alike but for
-  case (the Python path merges those), none a wrapper (``results``, ``records``,
-  ``properties``), which the Python path unpacks;
-* every value is text, an integer that fits 64 bits, a boolean or null: the values whose
-  text DuckDB writes as ``json.dumps`` does (nested values and floats it spells its own way);
+* every line is one object (blank lines aside, which both skip): all of them rows, or all of
+  them envelopes whose ``properties`` is an object with a ``Timestamp`` (the Python path
+  would otherwise take the envelope's ``time``); a ``category``, where there is one, is plain
+  printable ASCII, so SQL can write the Python path's reject reason for other tables' records;
+* a row's keys are letters, digits and underscores, never twice in one object, no two alike
+  but for case (the Python path merges those), none a wrapper (``results``, ``records``,
+  ``properties``), which the Python path unpacks; an envelope spells its own keys as
+  Microsoft does;
+* every value is text, an integer that fits 64 bits, a boolean, null, or an array of such
+  without escapes (the streaming API's ``To`` and ``Cc``): the values whose text DuckDB
+  writes as ``json.dumps`` does (objects, floats and escapes inside arrays it spells its own
+  way);
 * no line has a trailing comma (DuckDB accepts ``[1,]``, Python refuses the line) or a NUL
   escape.
 
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -42,12 +51,31 @@ MAX_KEY_LISTS = 64
 
 _KEY = re.compile(r"[A-Za-z0-9_]+")
 _WRAPPERS = frozenset({"results", "records", "properties"})
+# The envelope's keys the Python path reads (in any case; here only as Microsoft spells them).
+_ENVELOPE = "properties"
+_CATEGORY = "category"
+_ENVELOPE_KEYS = frozenset({"properties", "category", "time", "results", "records"})
 # A trailing comma, which DuckDB's parser accepts and Python's refuses; may match inside a
 # string too, which only costs that file the fast path. (One plain pattern: an alternation
 # here doubled the survey's time.)
 _TRAILING_COMMA = r",[ \t\n\r]*[\]}]"
 # A value, as DuckDB writes it in a JSON column, whose text Python writes the same way.
 _SCALAR = r"-?[0-9]{1,18}|[0-9]{19}|true|false|null"
+# An array: no escapes, objects, floats, long numbers, or NaN/Infinity in it.
+_ODD_IN_ARRAY = r"[\\{]|[0-9][.eE]|[0-9]{19}|(?i:[\[,]-?(nan|inf))"
+# A category the reject reason can quote as Python's ``repr`` would: printable ASCII with
+# neither quote nor backslash, as JSON text.
+_PLAIN_CATEGORY = r'"[ !#-&(-\[\]-~]*"'
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the survey found: the rows' keys in the order the Python path first meets them,
+    and whether each line wraps its row in a streaming-API envelope."""
+
+    keys: list[str]
+    envelope: bool
+    category: bool  # the envelopes carry a category
 
 
 def stage_json_lines(
@@ -58,29 +86,39 @@ def stage_json_lines(
     """
     try:
         with side_connection(con) as side:
-            keys = _surveyed_keys(side, path)
-            if keys is None or not _plain_values(side, path, keys):
+            shape = _survey(side, path)
+            if shape is None or not _plain_values(side, path, shape):
                 return None
     except duckdb.Error:
         return None
     layout = RawLayout(tuple(known))
-    for key in keys:
+    for key in shape.keys:
         layout.column(key)  # registered in first-seen order, as the Python path does
-    source = {layout.column(key): key for key in keys}
+    source = {layout.column(key): _value(shape, key) for key in shape.keys}
     select = [
-        f"{ident(source[c])} AS {ident(c)}" if c in source else f"NULL::VARCHAR AS {ident(c)}"
+        f"{source[c]} AS {ident(c)}" if c in source else f"NULL::VARCHAR AS {ident(c)}"
         for c in layout.known
     ]
-    select += [f"{ident(source[c])} AS {ident(c)}" for c, _ in layout.columns if c not in known]
+    select += [f"{source[c]} AS {ident(c)}" for c, _ in layout.columns if c not in known]
+    error = "NULL::VARCHAR"
+    if shape.category:  # the Python path's reason, for a record of another table
+        category = ident(_CATEGORY)
+        error = f"""CASE WHEN NOT suffix(lower({category}), 'emailevents')
+            THEN 'streaming record of category ''' || left({category}, 60)
+                 || ''', not EmailEvents' END"""
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {ident(raw)} AS
             SELECT {", ".join(select)}, NULL::BIGINT AS _row,
-                   NULL::VARCHAR AS _raw, NULL::VARCHAR AS _error
-            FROM {_read_json(path, keys, "VARCHAR")}"""
+                   NULL::VARCHAR AS _raw, {error} AS _error
+            FROM {_read_json(path, shape, "VARCHAR")}"""
     )
     layout.streamed = True
     layout.csv_rejects = False
     return layout
+
+
+def _value(shape: _Shape, key: str) -> str:
+    return f"{ident(_ENVELOPE)}.{ident(key)}" if shape.envelope else ident(key)
 
 
 def _objects(path: Path) -> str:
@@ -90,52 +128,82 @@ def _objects(path: Path) -> str:
     )
 
 
-def _read_json(path: Path, keys: Sequence[str], kind: str) -> str:
-    columns = "{" + ", ".join(f"{sql_str(k)}: '{kind}'" for k in keys) + "}"
+def _read_json(path: Path, shape: _Shape, kind: str) -> str:
+    """``read_json`` of the rows' keys as ``kind`` (and an envelope's category)."""
+    fields = ", ".join(f"{sql_str(k)}: '{kind}'" for k in shape.keys)
+    if shape.envelope:
+        struct = ", ".join(f"{ident(k)} {kind}" for k in shape.keys)
+        fields = f"{sql_str(_ENVELOPE)}: {sql_str(f'STRUCT({struct})')}"
+        if shape.category:
+            fields += f", {sql_str(_CATEGORY)}: '{kind}'"
     return (
         f"read_json({sql_str(str(path))}, format = 'newline_delimited', "
-        f"compression = 'none', maximum_object_size = {MAX_LINE_BYTES}, columns = {columns})"
+        f"compression = 'none', maximum_object_size = {MAX_LINE_BYTES}, "
+        f"columns = {{{fields}}})"
     )
 
 
-def _surveyed_keys(side: duckdb.DuckDBPyConnection, path: Path) -> list[str] | None:
-    """Every key of the file in the order the Python path first meets them, or ``None``."""
+def _survey(side: duckdb.DuckDBPyConnection, path: Path) -> _Shape | None:
+    """The file's shape, or ``None`` when the Python path must read it."""
     groups = side.execute(
         f"""SELECT json_keys(json) AS ks,
+                   CASE WHEN contains(json, '"{_ENVELOPE}"')
+                        THEN json_keys(json, '$.{_ENVELOPE}') END AS inner_ks,
                    bool_or(regexp_matches(json, {sql_str(_TRAILING_COMMA)})
                            OR contains(json, '\\u0000')) AS suspect
-            FROM {_objects(path)} GROUP BY ks LIMIT {MAX_KEY_LISTS + 1}"""
+            FROM {_objects(path)} GROUP BY ks, inner_ks LIMIT {MAX_KEY_LISTS + 1}"""
     ).fetchall()
-    if not groups or len(groups) > MAX_KEY_LISTS or any(s or not ks for ks, s in groups):
+    if not groups or len(groups) > MAX_KEY_LISTS or any(s for *_, s in groups):
         return None
+    envelopes = {_ENVELOPE in ks for ks, _, _ in groups}
+    if len(envelopes) != 1:
+        return None
+    envelope = envelopes.pop()
+    category = False
+    if envelope:
+        outer = {k for ks, _, _ in groups for k in ks}
+        if len({k.lower() for k in outer}) != len(outer) or any(
+            k.lower() in _ENVELOPE_KEYS and k not in (_ENVELOPE, _CATEGORY, "time")
+            for k in outer
+        ):
+            return None
+        if any(not inner or "Timestamp" not in inner for _, inner, _ in groups):
+            return None
+        category = any(_CATEGORY in ks for ks, _, _ in groups)
+    lists = [inner if envelope else ks for ks, inner, _ in groups]
     if len(groups) > 1:  # the order the key lists first appear in (a rare, slower query)
-        groups = side.execute(
+        keys_of = f"json_keys(json, '$.{_ENVELOPE}')" if envelope else "json_keys(json)"
+        lists = [ks for ks, _ in side.execute(
             f"""SELECT ks, min(n) AS first FROM (
-                    SELECT json_keys(json) AS ks, row_number() OVER () AS n
+                    SELECT {keys_of} AS ks, row_number() OVER () AS n
                     FROM {_objects(path)}) GROUP BY ks ORDER BY first"""
-        ).fetchall()
+        ).fetchall()]
     keys: list[str] = []
-    for ks, _ in groups:
-        if len(set(ks)) != len(ks):
+    for ks in lists:
+        if not ks or len(set(ks)) != len(ks):
             return None
         keys += [k for k in ks if k not in keys]
     lowered = {k.lower() for k in keys}
     if (
         len(lowered) != len(keys)
-        or lowered & _WRAPPERS
+        or (not envelope and lowered & _WRAPPERS)
         or not all(_KEY.fullmatch(k) for k in keys)
     ):
         return None
-    return keys
+    return _Shape(keys, envelope, category)
 
 
-def _plain_values(side: duckdb.DuckDBPyConnection, path: Path, keys: Sequence[str]) -> bool:
+def _plain_values(side: duckdb.DuckDBPyConnection, path: Path, shape: _Shape) -> bool:
     """Whether every value is one whose text DuckDB and Python write alike."""
+    scalar, odd_in_array = sql_str(_SCALAR), sql_str(_ODD_IN_ARRAY)
     odd = " OR ".join(
-        f"NOT (prefix({ident(k)}, '\"') OR regexp_full_match({ident(k)}, {sql_str(_SCALAR)}))"
-        for k in keys
+        f"""NOT (prefix({v}, '"') OR regexp_full_match({v}, {scalar})
+                 OR (prefix({v}, '[') AND NOT regexp_matches({v}, {odd_in_array})))"""
+        for v in (_value(shape, k) for k in shape.keys)
     )
+    if shape.category:
+        odd += f" OR NOT regexp_full_match({ident(_CATEGORY)}, {sql_str(_PLAIN_CATEGORY)})"
     row = side.execute(
-        f"SELECT count(*) FILTER (WHERE {odd}) FROM {_read_json(path, keys, 'JSON')}"
+        f"SELECT count(*) FILTER (WHERE {odd}) FROM {_read_json(path, shape, 'JSON')}"
     ).fetchone()
     return row is not None and row[0] == 0
