@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from dsguard.evidence import store as store_module
 from dsguard.evidence.model import MessageEvent
 from dsguard.evidence.store import EvidenceStore, StoreError
 from dsguard.sources.dns import DnsReader
@@ -138,6 +139,56 @@ def test_overlapping_files_count_duplicates_not_rows(tmp_path: Path) -> None:
         assert (ra.loaded, ra.duplicates) == (10, 0)
         assert (rb.read, rb.loaded, rb.duplicates) == (10, 5, 5)
         assert store.count(MessageEvent) == 15
+
+
+class _PoorReader(ListReader):  # type: ignore[misc, valid-type]
+    """Rows of a poorer source, which the rich reader's rows replace."""
+
+    def stage(self, con, path, table):  # type: ignore[no-untyped-def]
+        result = super().stage(con, path, table)
+        con.execute(f'UPDATE "{table}" SET source = \'message_trace\'')
+        return result
+
+
+class _RichReader(ListReader):  # type: ignore[misc, valid-type]
+    supersedes = "source = 'message_trace'"
+
+
+@pytest.mark.parametrize("batch_rows", [1, 4, 10**9])
+def test_a_batch_loads_what_file_by_file_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_rows: int
+) -> None:
+    """Files checked together (one batch, or a flush mid-way) keep the winners and the
+    accounting of checking each file on its own (``BATCH_ROWS`` 1): the stored row wins
+    unless it is poorer, else the first in file order."""
+    monkeypatch.setattr(store_module, "BATCH_ROWS", batch_rows)
+    poor = _write(tmp_path / "poor.json", _rows(3, start=6))  # m-6, m-7, m-8
+    a = _write(tmp_path / "a.json", [*_rows(5), _rows(1, start=1)[0]])  # m-1 twice
+    b = _write(tmp_path / "b.json", _rows(4, start=3, rcpt="a@contoso.example"))  # m-3..m-6
+    c = _write(tmp_path / "c.json", [*_rows(2, start=6), *_rows(1, start=9)])  # m-6, m-7, m-9
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        store.ingest([(_PoorReader(), poor)], root=tmp_path)
+        rich = _RichReader()
+        reports = store.ingest([(rich, f) for f in (a, b, c)], root=tmp_path).files
+        got = [(r.read, r.loaded, r.duplicates, r.warnings) for r in reports]
+        assert got == [
+            (6, 5, 1, []),
+            (4, 2, 2, ["1 rows already known from a poorer source were replaced"]),
+            (3, 2, 1, ["1 rows already known from a poorer source were replaced"]),
+        ]
+        rows = store.con.execute(
+            "SELECT network_message_id, source, source_file FROM messages ORDER BY ALL"
+        ).fetchall()
+        assert rows == [
+            *[(f"m-{i}", "email_events", "a.json") for i in range(5)],
+            ("m-5", "email_events", "b.json"), ("m-6", "email_events", "b.json"),
+            ("m-7", "email_events", "c.json"), ("m-8", "message_trace", "poor.json"),
+            ("m-9", "email_events", "c.json"),
+        ]
+        changes = store.con.execute(
+            "SELECT op, sum(rows) FROM ingest_changes GROUP BY op ORDER BY op"
+        ).fetchall()
+        assert changes == [("delete", 2), ("insert", 3 + 5 + 2 + 2)]
 
 
 def test_replace_mode_swaps_the_snapshot(tmp_path: Path) -> None:
