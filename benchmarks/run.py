@@ -12,7 +12,8 @@ implementation (``pandas_detect.py``). Each measure is the median of ``--repeat`
 wall time, rows per second and peak RSS of the whole process tree are recorded. The
 incremental scenario analyses a month of daily files, adds one day and analyses again, and
 compares the alerts with a full rerun of the same 31 days (and, with ``--daily-check``, the
-single-file bundle with its daily split).
+single-file bundle with its daily split; with ``--collect-check``, with the same rows as the
+JSON-lines files ``dsguard collect`` writes).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from typing import Any
 
 import psutil
 from harness import Measure, dsguard, measure, python_script, write_results
+
+from dsguard.collect.hunting import SliceRule
 
 # The +1 day run is measured again after this many days of history instead of thirty.
 SHORT_HISTORY_DAYS = 10
@@ -325,6 +328,24 @@ def daily_check(work: Path, bundle: Path, rows: int, memory_limit: str | None) -
     return {"measure": m.as_dict(), "same_alerts": same_alerts(single_out, daily_out)}
 
 
+def collect_check(
+    work: Path, bundle: Path, rows: int, memory_limit: str | None
+) -> dict[str, Any]:
+    """The same bundle as the JSON-lines slices ``collect`` writes must give the same alerts
+    as the single CSV; written afresh each run (``split_collect.py``, about a minute at 10M)."""
+    from split_collect import split
+
+    shaped = work / f"collect-{rows}"
+    files = split(bundle, shaped, SliceRule().row_cap)
+    single_out = work / f"out-{rows}"
+    if not (single_out / "alerts.jsonl").exists():
+        analyze(bundle, single_out, rows, memory_limit=memory_limit)
+    out = work / f"out-collect-{rows}"
+    m = analyze(shaped, out, rows, memory_limit=memory_limit, name="analyze (collect's files)")
+    shutil.rmtree(shaped, ignore_errors=True)
+    return {"measure": m.as_dict(), "files": files, "same_alerts": same_alerts(single_out, out)}
+
+
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -407,6 +428,11 @@ def table(results: dict[str, Any]) -> str:
             d = size["daily"]
             same = "same alerts" if d["same_alerts"] else "**different alerts**"
             rows.append(("`dsguard analyze`, same rows as 30 daily files", d["measure"], same))
+        if size.get("collect"):
+            c = size["collect"]
+            same = "same alerts" if c["same_alerts"] else "**different alerts**"
+            label = f"`dsguard analyze`, same rows as collect's JSON lines ({c['files']:,} files)"
+            rows.append((label, c["measure"], same))
         if size.get("spark"):
             sp = size["spark"]
             rows.append(
@@ -512,6 +538,9 @@ def main() -> None:
     ap.add_argument("--spark-rows", type=int, default=None, help="also time --engine spark")
     ap.add_argument("--incremental-rows", type=int, default=None)
     ap.add_argument("--daily-check", action="store_true")
+    ap.add_argument(
+        "--collect-check", action="store_true", help="also analyse the rows as collect's files"
+    )
     ap.add_argument("--reuse", action="store_true", help="reuse generated bundles")
     ap.add_argument("--results", type=Path, default=Path(__file__).parent / "results.json")
     ap.add_argument("--readme", type=Path, default=None)
@@ -559,6 +588,10 @@ def main() -> None:
         if args.daily_check:
             size["daily"] = daily_check(args.work, bundle, rows, args.memory_limit)
             print(f"[{rows}] daily files same alerts: {size['daily']['same_alerts']}", flush=True)
+        if args.collect_check:
+            size["collect"] = collect_check(args.work, bundle, rows, args.memory_limit)
+            print(f"[{rows}] collect's files same alerts: {size['collect']['same_alerts']}",
+                  flush=True)
         results["sizes"].append(size)
         write_results(args.results, results)
     if args.incremental_rows:
