@@ -398,3 +398,27 @@ def test_duckdb_draws_no_progress_bar_on_standard_output(
         if "duckdb.connect(" in p.read_text(encoding="utf-8")
     ]
     assert direct == ["evidence/duck.py"]
+
+
+def test_side_connections_share_a_database_and_keep_nothing(tmp_path: Path) -> None:
+    """Readers parse untrusted files on a side connection: one database per spill folder
+    (a new one per file left memory behind), nothing left from one use to the next, and a
+    store with another spill folder still gets one after the first has spilled (DuckDB
+    cannot switch folders then)."""
+    from dsguard.evidence.duck import side_connection
+
+    sort = "SELECT count(*) FROM (SELECT md5(i::VARCHAR) v FROM range(2000000) t(i) ORDER BY v)"
+    with EvidenceStore(tmp_path / "a.duckdb", memory_limit="64MB") as a:
+        with side_connection(a.con) as side:
+            side.execute("CREATE TEMP TABLE leftover AS SELECT 1 AS x")
+            assert side.execute(sort).fetchone() == (2_000_000,)  # spills
+            first = side.execute("SELECT current_setting('memory_limit')").fetchone()
+        with side_connection(a.con) as side:
+            assert side.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'leftover'"
+            ).fetchone() == (0,)
+            assert side.execute("SELECT current_setting('memory_limit')").fetchone() == first
+    assert any((tmp_path / "a.duckdb.tmp").iterdir())
+    with EvidenceStore(tmp_path / "b.duckdb") as b, side_connection(b.con) as side:
+        (spill,) = side.execute("SELECT current_setting('temp_directory')").fetchone() or ("",)
+        assert spill == str(tmp_path / "b.duckdb.tmp")
