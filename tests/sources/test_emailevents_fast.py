@@ -147,6 +147,8 @@ def test_many_rows_keep_file_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         '{"Timestamp": "2025-01-06T08:00:00Z", "To": [{"a": 1}]}',  # an object
         '{"Timestamp": "2025-01-06T08:00:00Z", "To": ["a\\"b"]}',  # an escape in an array
         '{"Timestamp": "2025-01-06T08:00:00Z", "To": [1.5]}',
+        '{"Timestamp": "2025-01-06T08:00:00Z", "To": ["a", 2e3]}',
+        '{"Timestamp": "2025-01-06T08:00:00Z", "To": [12345678901234567890]}',
         '{"Timestamp": "2025-01-06T08:00:00Z", "Subject": "a", "Subject": "b"}',
         '{"Timestamp": "2025-01-06T08:00:00Z", "subject": "a"}',  # case of another line's key
         '{"Timestamp": "2025-01-06T08:00:00Z", "X-Header": "a"}',  # a key outside [A-Za-z0-9_]
@@ -165,7 +167,10 @@ def test_lines_left_to_python(
 
 
 def test_arrays_of_plain_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    docs = [_row(1, To=["a@b.c", "d@e.f"], Cc=[]), _row(2, To=[1, -0, -7, True, None], Cc=["x"])]
+    docs = [
+        _row(1, To=["a@b.c", "d@mail2.example"], Cc=[]),  # a digit before a dot is no float
+        _row(2, To=[1, -0, -7, True, None], Cc=["x", "o365.example"]),
+    ]
     assert len(_stage(_lines(tmp_path / "email_events_to.jsonl", docs), monkeypatch)) == 2
 
 

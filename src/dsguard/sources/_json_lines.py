@@ -61,8 +61,10 @@ _ENVELOPE_KEYS = frozenset({"properties", "category", "time", "results", "record
 _TRAILING_COMMA = r",[ \t\n\r]*[\]}]"
 # A value, as DuckDB writes it in a JSON column, whose text Python writes the same way.
 _SCALAR = r"-?[0-9]{1,18}|[0-9]{19}|true|false|null"
-# An array: no escapes, objects, floats, long numbers, or NaN/Infinity in it.
-_ODD_IN_ARRAY = r"[\\{]|[0-9][.eE]|[0-9]{19}|(?i:[\[,]-?(nan|inf))"
+# An array: no escapes, objects, floats, long numbers, or NaN/Infinity in it. A number
+# starts after ``[`` or ``,`` (DuckDB writes arrays without spaces), so the address
+# ``a@mail2.example`` is no float.
+_ODD_IN_ARRAY = r"[\\{]|[\[,]-?[0-9]+[.eE]|[\[,]-?[0-9]{19}|(?i:[\[,]-?(nan|inf))"
 # A category the reject reason can quote as Python's ``repr`` would: printable ASCII with
 # neither quote nor backslash, as JSON text.
 _PLAIN_CATEGORY = r'"[ !#-&(-\[\]-~]*"'
