@@ -4,8 +4,7 @@ a small synthetic tenant; nothing here is timed."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -15,20 +14,11 @@ import pytest
 from dsguard.pipeline import analyze
 from dsguard.synth import SynthConfig, generate
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
-
-def _pandas_detect() -> ModuleType:
+def test_pandas_scores_every_row_as_dsguard_does(
+    tmp_path: Path, benchmark_script: Callable[[str], ModuleType]
+) -> None:
     pytest.importorskip("pandas")
-    spec = importlib.util.spec_from_file_location("pandas_detect", BENCHMARKS / "pandas_detect.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_pandas_scores_every_row_as_dsguard_does(tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     generate(bundle, SynthConfig(users=60, days=8, seed=11))
     ctx = analyze(bundle, tmp_path / "out")
@@ -39,7 +29,7 @@ def test_pandas_scores_every_row_as_dsguard_does(tmp_path: Path) -> None:
                 "SELECT network_message_id, recipient, score FROM scores"
             ).fetchall()
         }
-    result = _pandas_detect().run(bundle)
+    result = benchmark_script("pandas_detect").run(bundle)
     theirs = {
         (n, r): round(float(s), 6)
         for n, r, s in result["scores"].itertuples(index=False, name=None)

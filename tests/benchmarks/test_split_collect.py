@@ -8,8 +8,7 @@ the store checks their keys in batches; nothing here is timed.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -21,17 +20,6 @@ from dsguard.pipeline import analyze
 from dsguard.sources import emailevents
 from dsguard.synth import SynthConfig, generate
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _split_collect() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("split_collect", BENCHMARKS / "split_collect.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 def _messages(out: Path) -> list[tuple[object, ...]]:
     with duckdb.connect(str(out / "evidence.duckdb"), read_only=True) as con:
@@ -41,12 +29,14 @@ def _messages(out: Path) -> list[tuple[object, ...]]:
 
 
 def test_collect_files_analyse_as_the_csv_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    benchmark_script: Callable[[str], ModuleType],
 ) -> None:
     bundle = tmp_path / "bundle"
     generate(bundle, SynthConfig(users=40, days=6, seed=17))
     shaped = tmp_path / "collect"
-    files = _split_collect().split(bundle, shaped, rows_per_file=700)
+    files = benchmark_script("split_collect").split(bundle, shaped, rows_per_file=700)
     assert files > 10
     taken: list[bool] = []
     real = emailevents.stage_json_lines
