@@ -154,14 +154,15 @@ class _RichReader(ListReader):  # type: ignore[misc, valid-type]
     supersedes = "source = 'message_trace'"
 
 
-@pytest.mark.parametrize("batch_rows", [1, 4, 10**9])
+@pytest.mark.parametrize(("batch_rows", "batch_files"), [(1, 99), (4, 99), (99, 2), (99, 99)])
 def test_a_batch_loads_what_file_by_file_did(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_rows: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_rows: int, batch_files: int
 ) -> None:
-    """Files checked together (one batch, or a flush mid-way) keep the winners and the
-    accounting of checking each file on its own (``BATCH_ROWS`` 1): the stored row wins
-    unless it is poorer, else the first in file order."""
+    """Files checked together (one batch, or a flush mid-way, by rows or by files) keep the
+    winners and the accounting of checking each file on its own (``BATCH_ROWS`` 1): the
+    stored row wins unless it is poorer, else the first in file order."""
     monkeypatch.setattr(store_module, "BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(store_module, "BATCH_FILES", batch_files)
     poor = _write(tmp_path / "poor.json", _rows(3, start=6))  # m-6, m-7, m-8
     a = _write(tmp_path / "a.json", [*_rows(5), _rows(1, start=1)[0]])  # m-1 twice
     b = _write(tmp_path / "b.json", _rows(4, start=3, rcpt="a@contoso.example"))  # m-3..m-6

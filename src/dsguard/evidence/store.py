@@ -74,6 +74,9 @@ _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsguard-hash")
 # rows of files under a row group wait in memory (spilling beyond the limit); at 10M rows in
 # 1,000 files, 20 probes cost 3.7 s in all.
 BATCH_ROWS = 500_000
+# ... or this many staged files: each keeps a table of its own until the check, which reads
+# them in one statement (a folder of one-row files must not become one statement per file).
+BATCH_FILES = 256
 
 
 class StoreError(Exception):
@@ -104,7 +107,8 @@ class _Batch:
 
     reader: Reader
     files: list[_Pending] = field(default_factory=list)
-    rows: int = 0
+    rows: int = 0  # staged rows
+    staged: int = 0  # files with a stage table
 
 
 @dataclass
@@ -392,7 +396,8 @@ class EvidenceStore:
                 pending.stage = f"{STAGE}_{len(batch.files)}"
                 con.execute(f'ALTER TABLE "{STAGE}" RENAME TO "{pending.stage}"')
                 batch.rows += pending.valid
-        if batch.rows >= BATCH_ROWS:
+                batch.staged += 1
+        if batch.rows >= BATCH_ROWS or batch.staged >= BATCH_FILES:
             self._flush()
 
     def _flush(self) -> None:
