@@ -1,0 +1,207 @@
+"""CSV files whose lines end more than one way: read whole, never shortened or refused.
+
+DuckDB's CSV reader takes one line ending for a file. Past a switch it folded the rest of the
+file into a few broken records (a 2,000-row export read as 1,000), rejected every line, or
+failed the statement and with it the whole ingest. Files joined from a Windows and a Unix
+export do this; a Defender or Excel export's own line breaks inside quoted values must not
+be mistaken for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dsguard.evidence.store import EvidenceStore
+from dsguard.sources import _tabular
+from dsguard.sources._tabular import (
+    MIXED_LINE_ENDINGS,
+    TextFile,
+    mixed_line_endings,
+    one_line_ending,
+)
+from dsguard.sources.base import Reader
+from dsguard.sources.emailevents import EmailEventsReader
+from dsguard.sources.message_trace import MessageTraceReader
+
+N = 3000
+EVENTS_HEADER = [
+    "Timestamp", "NetworkMessageId", "SenderFromAddress", "SenderIPv4",
+    "RecipientEmailAddress", "Subject", "AuthenticationDetails",
+]  # fmt: skip
+TRACE_HEADER = [
+    "origin_timestamp", "sender_address", "Recipient_status", "message_subject",
+    "network_message_id", "original_client_ip", "directionality",
+]  # fmt: skip
+
+
+def events_rows() -> list[list[str]]:
+    auth = '{"SPF":"fail","DKIM":"none","DMARC":"fail","CompAuth":"fail"}'
+    return [
+        [f"2025-01-06T08:{i % 60:02d}:{i % 59:02d}Z", f"id-{i}", "ceo@contoso.com",
+         f"203.0.113.{i % 250}", f"user{i}@contoso.com", f'Invoice "{i}", due', auth]
+        for i in range(N)
+    ]  # fmt: skip
+
+
+def trace_rows() -> list[list[str]]:
+    return [
+        [f"2025-01-06T08:{i % 60:02d}:00.0000000Z", "ceo@contoso.com",
+         f"user{i}@contoso.com##Receive, Deliver", f"Invoice {i}", f"id-{i}",
+         "203.0.113.7", "Originating"]
+        for i in range(N)
+    ]  # fmt: skip
+
+
+def csv_lines(header: list[str], records: list[list[str]]) -> list[bytes]:
+    """Each record as CSV without its line ending (values quoted, as Microsoft writes them)."""
+    out = []
+    for rec in [header, *records]:
+        buf = io.StringIO(newline="")
+        csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="").writerow(rec)
+        out.append(buf.getvalue().encode())
+    return out
+
+
+def joined(lines: list[bytes], endings: Iterator[bytes] | list[bytes]) -> bytes:
+    return b"".join(line + end for line, end in zip(lines, endings, strict=True))
+
+
+def variants(lines: list[bytes]) -> dict[str, bytes]:
+    """The same records with their lines ended in every way seen in the wild."""
+    n, half = len(lines), len(lines) // 2
+    return {
+        "crlf then lf": joined(lines, [b"\r\n"] * half + [b"\n"] * (n - half)),
+        "lf then crlf": joined(lines, [b"\n"] * half + [b"\r\n"] * (n - half)),
+        "lf, the last line crlf": joined(lines, [b"\n"] * (n - 1) + [b"\r\n"]),
+        "crlf, one lone cr": joined(lines, [b"\r\n"] * half + [b"\r"] + [b"\r\n"] * (n - half - 1)),
+        "alternating": joined(lines, [b"\r\n" if i % 2 else b"\n" for i in range(n)]),
+    }
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EvidenceStore]:
+    with EvidenceStore(tmp_path / "e.duckdb") as s:
+        yield s
+
+
+def stored(store: EvidenceStore) -> list[dict[str, Any]]:
+    cur = store.con.execute("SELECT * EXCLUDE (source_file) FROM messages ORDER BY source_row")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def load(tmp_path: Path, name: str, data: bytes, reader: Reader) -> tuple[Any, list[Any]]:
+    folder = tmp_path / name.replace(" ", "_").replace(",", "")
+    folder.mkdir()
+    path = folder / ("message_trace.csv" if isinstance(reader, MessageTraceReader) else
+                     "email_events.csv")  # fmt: skip
+    path.write_bytes(data)
+    with EvidenceStore(folder / "e.duckdb") as store:
+        (report,) = store.ingest([(reader, path)], root=folder).files
+        assert report.read == report.loaded + report.duplicates + report.rejected
+        return report, stored(store)
+
+
+# ----------------------------------------------------------------------------- detection
+CASES = {
+    b"a,b\nc,d\n": False,
+    b"a,b\r\nc,d\r\n": False,
+    b"a,b\r\nc,d": False,
+    b'a,"two\nlines"\r\nc,d\r\n': False,  # an export's own line break inside a value
+    b'a,"two\r\nlines"\nc,d\n': False,
+    b'a,"x\ry"\nc,d\n': False,  # a lone CR inside a value
+    b'a,"say ""hi""\nthere"\r\nc,d\r\n': False,  # escaped quotes keep the count even
+    b"a,b\r\nc,d\n": True,
+    b"a,b\nc,d\r\n": True,
+    b"a,b\rc,d\r\n": True,
+    b"a,b\r\nc,d\r": True,  # a lone CR as the last byte
+    b'a,"x"\nc,d\r\n': True,
+    b'a,"x"\r\n"y\nz",d\r\nc,d\n': True,
+}
+
+
+@pytest.mark.parametrize("chunk", [2, 3, 5, 8 << 20])
+@pytest.mark.parametrize(("data", "mixed"), CASES.items(), ids=[repr(c) for c in CASES])
+def test_mixed_line_endings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes, mixed: bool, chunk: int
+) -> None:
+    """Small chunks put every CRLF, quote and CR across a chunk boundary somewhere."""
+    monkeypatch.setattr(_tabular, "_LINE_CHUNK", chunk)
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    assert mixed_line_endings(path) is mixed
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 8 << 20])
+def test_the_copy_ends_every_line_with_lf(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(_tabular, "_LINE_CHUNK", chunk)
+    lines = csv_lines(EVENTS_HEADER, events_rows()[:20])
+    unix = joined(lines, [b"\n"] * len(lines))
+    for name, data in variants(lines).items():
+        path = tmp_path / "f.csv"
+        path.write_bytes(data)
+        copy = one_line_ending(TextFile(path, None, tmp_path))
+        assert copy is not None, name
+        assert copy.path.read_bytes() == unix, name
+        assert copy.note == MIXED_LINE_ENDINGS
+
+
+def test_a_file_with_one_line_ending_is_read_in_place(tmp_path: Path) -> None:
+    lines = csv_lines(EVENTS_HEADER, events_rows()[:20])
+    for end in (b"\n", b"\r\n"):
+        path = tmp_path / "f.csv"
+        path.write_bytes(joined(lines, [end] * len(lines)))
+        assert one_line_ending(TextFile(path, None, tmp_path)) is None
+
+
+# ----------------------------------------------------------------------------- through the store
+@pytest.mark.parametrize(
+    ("reader", "header", "records"),
+    [
+        (EmailEventsReader(), EVENTS_HEADER, events_rows()),
+        (MessageTraceReader(), TRACE_HEADER, trace_rows()),
+    ],
+    ids=["email_events", "message_trace"],
+)
+def test_every_row_is_read_whatever_the_line_endings(
+    tmp_path: Path, reader: Reader, header: list[str], records: list[list[str]]
+) -> None:
+    lines = csv_lines(header, records)
+    base, expected = load(tmp_path, "lf", joined(lines, [b"\n"] * len(lines)), reader)
+    assert (base.loaded, base.rejected, base.warnings) == (N, 0, [])
+    crlf, rows = load(tmp_path, "crlf", joined(lines, [b"\r\n"] * len(lines)), reader)
+    assert (crlf.loaded, crlf.rejected, crlf.warnings, rows) == (N, 0, [], expected)
+    for name, data in variants(lines).items():
+        report, rows = load(tmp_path, name, data, reader)
+        assert (report.read, report.loaded, report.rejected, report.error) == (N, N, 0, None), name
+        assert MIXED_LINE_ENDINGS in report.warnings, name
+        assert rows == expected, name
+
+
+def test_lost_records_refuse_the_file_instead_of_shortening_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: EvidenceStore
+) -> None:
+    """Should DuckDB lose the record boundaries anyway (here: the line endings are left
+    mixed), the file is refused with its name, and the ingest goes on."""
+    monkeypatch.setattr(_tabular, "one_line_ending", lambda text: None)
+    lines = csv_lines(EVENTS_HEADER, events_rows())
+    broken = tmp_path / "email_events_joined.csv"
+    broken.write_bytes(variants(lines)["crlf then lf"])
+    good = tmp_path / "email_events_good.csv"
+    good.write_bytes(joined(lines[:11], [b"\n"] * 11))
+    reader = EmailEventsReader()
+    first, second = store.ingest([(reader, broken), (reader, good)], root=tmp_path).files
+    assert first.error is not None
+    assert first.error.startswith("email_events_joined.csv: the CSV reader lost track of records")
+    assert first.loaded == 0
+    assert (second.loaded, second.error) == (10, None)
+    (count,) = store.con.execute("SELECT count(*) FROM messages").fetchone() or (None,)
+    assert count == 10
