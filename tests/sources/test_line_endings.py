@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from dsguard.evidence.store import EvidenceStore
@@ -205,3 +206,28 @@ def test_lost_records_refuse_the_file_instead_of_shortening_it(
     assert (second.loaded, second.error) == (10, None)
     (count,) = store.con.execute("SELECT count(*) FROM messages").fetchone() or (None,)
     assert count == 10
+
+
+def test_a_damaged_line_is_one_rejected_row_and_the_rest_is_read(
+    tmp_path: Path, store: EvidenceStore
+) -> None:
+    """After a stray quote DuckDB reports errors from several places in the same line; that
+    is one broken record, not lost ones, and must not refuse the file."""
+    lines = csv_lines(EVENTS_HEADER, events_rows())
+    lines[1000] = lines[1000].replace(b",", b',"', 4)
+    path = tmp_path / "email_events.csv"
+    path.write_bytes(joined(lines, [b"\n"] * len(lines)))
+    (report,) = store.ingest([(EmailEventsReader(), path)], root=tmp_path).files
+    assert (report.read, report.loaded, report.rejected, report.error) == (N, N - 1, 1, None)
+    (reason,) = [r["reason"] for r in store.quarantine_rows()]
+    assert reason.startswith("malformed CSV at line 1001:")
+    # The premise: DuckDB did report that line from more than one place.
+    con = duckdb.connect()
+    con.execute(
+        f"""CREATE TABLE t AS SELECT * FROM read_csv('{path}', auto_detect = false,
+            columns = {{{", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(EVENTS_HEADER)))}}},
+            header = true, quote = '"', escape = '"', strict_mode = true,
+            store_rejects = true, rejects_table = 'r', rejects_scan = 's')"""
+    )
+    (starts,) = con.execute("SELECT count(DISTINCT line_byte_position) FROM r").fetchone() or (0,)
+    assert starts > 1

@@ -115,7 +115,6 @@ def stage_json_lines(
             FROM {_read_json(path, shape, "VARCHAR")}"""
     )
     layout.streamed = True
-    layout.csv_rejects = False
     return layout
 
 

@@ -361,7 +361,9 @@ class RawLayout:
     # ``number_streamed_rows`` numbers the staged rows afterwards.
     streamed: bool = False
     csv_skip: int = 0  # lines before a streamed CSV's header
-    csv_rejects: bool = True  # a streamed CSV's broken records wait in DuckDB's rejects table
+    # A streamed CSV: its broken records wait in DuckDB's rejects table, which gives their
+    # byte positions in this file. None for streamed JSON lines.
+    csv_path: Path | None = None
     _lookup: dict[str, str] = field(default_factory=dict)
     _canonical: dict[str, str] = field(default_factory=dict)
 
@@ -495,6 +497,7 @@ def stage_csv(
                 rejects_scan = {sql_str(raw + "_scans")})"""
     if stream:
         header.layout.streamed, header.layout.csv_skip = True, header.skip
+        header.layout.csv_path = text.path
         con.execute(
             f"""CREATE OR REPLACE TEMP VIEW {ident(raw)} AS
                 SELECT {columns("")}, NULL::BIGINT AS _row,
@@ -503,7 +506,7 @@ def stage_csv(
         )
         return
     con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(good)} AS SELECT * FROM {scan}")
-    broken = _broken_records(con, raw, header.skip)
+    broken = _broken_records(con, raw, header.skip, text.path)
     # The k-th good record sits at position k + (broken records before it); ``_ordinal``
     # gives k from rowid, which keeps file order (insertion order is preserved).
     ordinal = _ordinal(con, good, "TRUE")
@@ -536,25 +539,48 @@ class _LostRecords(SourceError):
     """DuckDB's CSV reader lost the record boundaries; said with the file's name."""
 
 
-def _broken_records(con: duckdb.DuckDBPyConnection, raw: str, skip: int) -> int:
+def _lost_records(con: duckdb.DuckDBPyConnection, rejects: str, path: Path) -> int | None:
+    """The first line number under which DuckDB reports records starting on two lines.
+
+    After an error DuckDB may go on parsing from the middle of the same line, so one broken
+    record can report errors at several byte positions: all but its first start inside the
+    line. Positions that start a line of their own, under one line number, are records the
+    reader could not tell apart (it did so past a switch of line endings, now evened out
+    first): grouping by line would fold them into one rejected row and lose the rest from
+    the count.
+    """
+    groups = con.execute(
+        f"""SELECT line, list(DISTINCT line_byte_position ORDER BY line_byte_position)[:100]
+            FROM {ident(rejects)} GROUP BY line
+            HAVING count(DISTINCT line_byte_position) > 1 ORDER BY line"""
+    ).fetchall()
+    if not groups:
+        return None
+    with path.open("rb") as fh:
+        for line, starts in groups:
+            own_line = 0
+            for at in starts:
+                # DuckDB points at a record's first byte, or one past it when that is a quote.
+                fh.seek(max(at - 2, 0))
+                before = fh.read(min(at, 2))
+                own_line += at <= 1 or b"\n" in before or b"\r" in before
+            if own_line > 1:
+                return int(line)
+    return None
+
+
+def _broken_records(con: duckdb.DuckDBPyConnection, raw: str, skip: int, path: Path) -> int:
     """Turn the scan's rejects into ``<raw>_broken`` (``_row``, ``_raw``, ``_error``); count.
 
     DuckDB's ``line`` counts records from the top of the file, header and skipped lines
     included, even when quoted values span lines; one record may report several errors.
     """
     rejects, scans = f"{raw}_rejects", f"{raw}_scans"
-    # One record starts at one byte. Two starts under one line number mean the reader lost
-    # the record boundaries (it did on mixed line endings, now evened out first): grouping
-    # by line would fold many records into one and lose them from the count.
-    lost = _one(
-        con,
-        f"""SELECT min(line) FROM (SELECT line FROM {ident(rejects)} GROUP BY line
-                                   HAVING count(DISTINCT line_byte_position) > 1)""",
-    )[0]
+    lost = _lost_records(con, rejects, path)
     if lost is not None:
         raise _LostRecords(
-            f"the CSV reader lost track of records at line {lost}; nothing was read from the"
-            " file (save it again as CSV with one kind of line ending)"
+            f"the CSV reader lost track of records at line {lost} (a damaged quote or line"
+            " break there); nothing was read from the file"
         )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {ident(raw + "_broken")} AS
@@ -607,7 +633,8 @@ def number_streamed_rows(
     columns, e.g. ``source_row``)."""
     if not layout.streamed:
         return
-    broken = _broken_records(con, raw, layout.csv_skip) if layout.csv_rejects else 0
+    path = layout.csv_path
+    broken = _broken_records(con, raw, layout.csv_skip, path) if path else 0
     good = "_row IS NULL"
     ordinal = _ordinal(con, stage, good)
     targets = ["_row", *numbered]
