@@ -1,10 +1,11 @@
-"""CSV files whose lines end more than one way: read whole, never shortened or refused.
+"""CSV lines DuckDB's reader gets wrong on its own: mixed line endings and overlong lines.
 
 DuckDB's CSV reader takes one line ending for a file. Past a switch it folded the rest of the
 file into a few broken records (a 2,000-row export read as 1,000), rejected every line, or
 failed the statement and with it the whole ingest. Files joined from a Windows and a Unix
 export do this; a Defender or Excel export's own line breaks inside quoted values must not
-be mistaken for it.
+be mistaken for it. And a line more than twice its 4 MB buffer, unquoted, was dropped without
+a reject: the file's count simply came out one short.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from dsguard.evidence.store import EvidenceStore
 from dsguard.sources import _tabular
 from dsguard.sources._tabular import (
     MIXED_LINE_ENDINGS,
+    LineSurvey,
     TextFile,
-    mixed_line_endings,
-    one_line_ending,
+    csv_text,
+    survey_lines,
 )
 from dsguard.sources.base import Reader
 from dsguard.sources.emailevents import EmailEventsReader
@@ -136,7 +138,7 @@ def test_mixed_line_endings(
     monkeypatch.setattr(_tabular, "_LINE_CHUNK", chunk)
     path = tmp_path / "f.csv"
     path.write_bytes(data)
-    assert mixed_line_endings(path) is mixed
+    assert survey_lines(path) == LineSurvey(mixed, 0)
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 8 << 20])
@@ -149,10 +151,10 @@ def test_the_copy_ends_every_line_with_lf(
     for name, data in variants(lines).items():
         path = tmp_path / "f.csv"
         path.write_bytes(data)
-        copy = one_line_ending(TextFile(path, None, tmp_path))
-        assert copy is not None, name
+        copy, note = csv_text(TextFile(path, None, tmp_path), "f.csv")
+        assert copy.path != path, name
         assert copy.path.read_bytes() == unix, name
-        assert copy.note == MIXED_LINE_ENDINGS
+        assert note == MIXED_LINE_ENDINGS
 
 
 def test_a_file_with_one_line_ending_is_read_in_place(tmp_path: Path) -> None:
@@ -160,7 +162,8 @@ def test_a_file_with_one_line_ending_is_read_in_place(tmp_path: Path) -> None:
     for end in (b"\n", b"\r\n"):
         path = tmp_path / "f.csv"
         path.write_bytes(joined(lines, [end] * len(lines)))
-        assert one_line_ending(TextFile(path, None, tmp_path)) is None
+        text = TextFile(path, None, tmp_path)
+        assert csv_text(text, "f.csv") == (text, None)
 
 
 # ----------------------------------------------------------------------------- through the store
@@ -192,7 +195,7 @@ def test_lost_records_refuse_the_file_instead_of_shortening_it(
 ) -> None:
     """Should DuckDB lose the record boundaries anyway (here: the line endings are left
     mixed), the file is refused with its name, and the ingest goes on."""
-    monkeypatch.setattr(_tabular, "one_line_ending", lambda text: None)
+    monkeypatch.setattr(_tabular, "survey_lines", lambda path: LineSurvey(False, 0))
     lines = csv_lines(EVENTS_HEADER, events_rows())
     broken = tmp_path / "email_events_joined.csv"
     broken.write_bytes(variants(lines)["crlf then lf"])
@@ -231,3 +234,71 @@ def test_a_damaged_line_is_one_rejected_row_and_the_rest_is_read(
     )
     (starts,) = con.execute("SELECT count(DISTINCT line_byte_position) FROM r").fetchone() or (0,)
     assert starts > 1
+
+
+# ----------------------------------------------------------------------------- long lines
+@pytest.mark.parametrize("chunk", [16, 24, 8 << 20])
+def test_the_longest_line_is_measured_when_a_window_has_no_break(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """With 4-byte windows every line of 8 bytes or more must be found and measured."""
+    monkeypatch.setattr(_tabular, "_LINE_CHUNK", chunk)
+    monkeypatch.setattr(_tabular, "_LINE_WINDOW", 4)
+    cases = {
+        b"ab\ncd\n": 0,
+        b"abc\n" * 10: 0,
+        b"ab\n" + b"x" * 8 + b"\ncd\n": 8,
+        b"ab\n" + b"x" * 21 + b"\ncd\n" + b"y" * 9 + b"\n": 21,
+        b"ab\r\n" + b"x" * 13 + b"\r\ncd\r\n": 13,
+        b"ab\rcd\r" + b"x" * 10 + b"\r": 10,  # lone CRs only: no LF in any window
+        b"ab\n" + b"z" * 30: 30,  # the last line, without a line break
+    }
+    for data, longest in cases.items():
+        path = tmp_path / "f.csv"
+        path.write_bytes(data)
+        survey = survey_lines(path)
+        assert survey.longest == longest or (longest == 0 and survey.longest < 8), data
+
+
+@pytest.mark.parametrize("where", ["middle", "end"])
+def test_a_line_longer_than_the_buffer_is_read_whole(
+    tmp_path: Path, store: EvidenceStore, where: str
+) -> None:
+    lines = csv_lines(EVENTS_HEADER, events_rows())
+    long = events_rows()[0]
+    long[1], long[5] = "id-long", "x" * (9 << 20)  # unquoted: DuckDB dropped it silently
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator="").writerow(long)
+    at = 1500 if where == "middle" else len(lines)
+    lines.insert(at, buf.getvalue().encode())
+    path = tmp_path / "email_events.csv"
+    path.write_bytes(joined(lines, [b"\n"] * len(lines)))
+    (report,) = store.ingest([(EmailEventsReader(), path)], root=tmp_path).files
+    assert (report.read, report.loaded, report.rejected, report.error) == (N + 1, N + 1, 0, None)
+    (found,) = store.con.execute(
+        "SELECT length(subject), source_row FROM messages WHERE network_message_id = 'id-long'"
+    ).fetchall()
+    assert found == (9 << 20, at)
+
+
+def test_a_line_too_long_to_buffer_refuses_the_file_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: EvidenceStore
+) -> None:
+    monkeypatch.setattr(_tabular, "MAX_LINE_BYTES", 2 << 20)
+    lines = csv_lines(EVENTS_HEADER, events_rows()[:10])
+    long = events_rows()[0]
+    long[5] = "x" * (3 << 20)
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator="").writerow(long)
+    huge = tmp_path / "email_events_huge.csv"
+    huge.write_bytes(joined([*lines, buf.getvalue().encode()], [b"\n"] * (len(lines) + 1)))
+    good = tmp_path / "email_events_good.csv"
+    good.write_bytes(joined(lines, [b"\n"] * len(lines)))
+    first, second = store.ingest(
+        [(EmailEventsReader(), huge), (EmailEventsReader(), good)], root=tmp_path
+    ).files
+    assert first.error == (
+        "email_events_huge.csv: a line of 3 MB, longer than the 2 MB dsguard reads;"
+        " nothing was read from the file"
+    )
+    assert (first.loaded, second.loaded, second.error) == (0, 10, None)

@@ -30,7 +30,7 @@ import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -59,14 +59,17 @@ SHOWN_CHARS = 80
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _HEADER_PROBE = 1 << 20  # the header must sit in the first MiB
-_LINE_CHUNK = 8 << 20  # bytes read at a time to check and rewrite line endings
+_LINE_CHUNK = 8 << 20  # bytes read at a time to survey and rewrite lines
+_LINE_WINDOW = 1 << 20  # a window without a line break: a line may pass DuckDB's 2 MB default
+MAX_LINE_BYTES = 64 << 20  # the longest CSV line read (DuckDB then buffers twice that)
 MIXED_LINE_ENDINGS = "lines end in more than one way (CRLF, LF, CR); each read as a line break"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _UTC_SUFFIX = re.compile(r"\s*\[\s*UTC\s*\]\s*$", re.IGNORECASE)
 
 # DuckDB reads a CSV in buffers of 32 MB by default, each one fresh memory the kernel must
 # fault in; 4 MB buffers cut the page faults of reading a 10M-row file by a quarter at the
-# same speed (benchmarks/README.md). Lines up to ``max_line_size`` (2 MB) still fit.
+# same speed (benchmarks/README.md). Lines up to ``max_line_size`` (2 MB) still fit; a file
+# with longer ones is read with room for them (``csv_text``).
 CSV_BUFFER_BYTES = 4 << 20
 
 # ----------------------------------------------------------------------------- SQL patterns
@@ -164,6 +167,7 @@ class TextFile:
     path: Path
     note: str | None = None  # a problem met while decoding, for a warning
     workdir: Path | None = None  # where a rewritten copy may go
+    longest_line: int = 0  # bytes in the longest line, when csv_text found one overlong
 
     def open_bytes(self) -> IO[bytes]:
         return self.path.open("rb")
@@ -229,33 +233,68 @@ def _gunzip(source: Path, target: Path) -> str | None:
     return None
 
 
-def mixed_line_endings(path: Path) -> bool:
-    """Whether the file ends its lines more than one way (CRLF, LF, a lone CR).
+@dataclass(frozen=True)
+class LineSurvey:
+    """How a CSV's lines end and how long they run, before DuckDB reads it."""
 
-    DuckDB's CSV reader takes the line ending of the first lines for the whole file: past a
-    switch it merges the rest of the file into a few broken records (rows lost from the
-    count), rejects every line, or fails the statement and with it the ingest. Files joined
-    from a Windows and a Unix export, or appended to by another tool, do this.
+    mixed: bool  # lines end more than one way (CRLF, LF, a lone CR) outside quoted values
+    longest: int  # bytes in the longest line, measured when one may pass _LONG_LINE; else 0
 
-    Three passes, each only when the one before cannot tell: a file without a CR is pure LF
-    (one ``memchr`` pass, about 0.05 s a GB); one where every CR is followed by an LF and
-    there are as many of each is pure CRLF (about 0.2 s a GB). Otherwise only line breaks
-    outside quoted values count: a Defender or Excel export keeps a value's own line breaks,
-    often as LF in a CRLF file. Outside is where an even number of quotes was seen.
+
+def survey_lines(path: Path) -> LineSurvey:
+    """What DuckDB's CSV reader must be told or spared before it reads ``path``.
+
+    It takes the line ending of the first lines for the whole file: past a switch it merges
+    the rest of the file into a few broken records (rows lost from the count), rejects every
+    line, or fails the statement and with it the ingest. Files joined from a Windows and a
+    Unix export, or appended to by another tool, do this. And a line longer than its buffer
+    is rejected, or, unquoted and past twice the buffer, dropped without a word.
+
+    One pass settles the usual file: no CR means pure LF (``memchr``, about 0.05 s a GB), and
+    a line break in every aligned window of ``_LINE_WINDOW`` bytes means no line is longer
+    than twice that. A file with CRs is pure CRLF when every CR is followed by an LF and
+    there are as many of each (about 0.2 s a GB); otherwise only line breaks outside quoted
+    values count, since a Defender or Excel export keeps a value's own line breaks, often as
+    LF in a CRLF file (outside is where an even number of quotes was seen). A window without
+    a line break has the longest line measured.
     """
     buf = bytearray(_LINE_CHUNK)
     view = np.frombuffer(buf, dtype=np.uint8)
     with path.open("rb", buffering=0) as fh:
-        while n := fh.readinto(buf):
-            if buf.find(b"\r", 0, n) >= 0:
-                break
-        else:
-            return False
-        fh.seek(0)
-        if _pure_crlf(fh, buf, view):
-            return False
-        fh.seek(0)
-        return _mixed_outside_quotes(fh, buf, view)
+        cr = long = False
+        while not (cr and long) and (n := fh.readinto(buf)):
+            cr = cr or buf.find(b"\r", 0, n) >= 0
+            long = long or any(
+                buf.find(b"\n", w, w + _LINE_WINDOW) < 0
+                for w in range(0, n - _LINE_WINDOW + 1, _LINE_WINDOW)
+            )
+        mixed = False
+        if cr:
+            fh.seek(0)
+            if not _pure_crlf(fh, buf, view):
+                fh.seek(0)
+                mixed = _mixed_outside_quotes(fh, buf, view)
+        longest = 0
+        if long:
+            fh.seek(0)
+            longest = _longest_line(fh, buf, view)
+    return LineSurvey(mixed, longest)
+
+
+def _longest_line(fh: io.FileIO, buf: bytearray, view: np.ndarray) -> int:
+    """Bytes in the longest run without a CR or LF."""
+    longest, last = 0, -1  # the last break's offset in the file
+    offset = 0
+    while n := fh.readinto(buf):
+        chunk = view[:n]
+        breaks = np.flatnonzero((chunk == 10) | (chunk == 13)) + offset
+        if breaks.size:
+            longest = max(longest, int(breaks[0] - last - 1))
+            if breaks.size > 1:
+                longest = max(longest, int(np.max(np.diff(breaks))) - 1)
+            last = int(breaks[-1])
+        offset += n
+    return max(longest, offset - last - 1)
 
 
 def _pure_crlf(fh: io.FileIO, buf: bytearray, view: np.ndarray) -> bool:
@@ -311,12 +350,21 @@ def _outside(quote_at: np.ndarray, before: int, at: np.ndarray) -> np.ndarray:
     return (np.searchsorted(quote_at, at) + before) % 2 == 0
 
 
-def one_line_ending(text: TextFile) -> TextFile | None:
-    """A copy of ``text`` in its workdir with every CRLF and lone CR turned into LF, when the
-    file mixes them (``mixed_line_endings``); ``None`` when it does not. Inside a quoted
-    value a CRLF then reads as LF, as it would in a file written on Unix."""
-    if text.workdir is None or not mixed_line_endings(text.path):
-        return None
+def csv_text(text: TextFile, file: str) -> tuple[TextFile, str | None]:
+    """``text`` made safe for DuckDB's CSV reader (``survey_lines``), and a warning if it was
+    rewritten: mixed line endings become LF in a copy in its workdir (inside a quoted value a
+    CRLF then reads as LF, as in a file written on Unix), and an overlong line sets how much
+    DuckDB must buffer. A line too long to buffer refuses the file rather than lose the line.
+    """
+    survey = survey_lines(text.path)
+    if survey.longest > MAX_LINE_BYTES:
+        raise SourceError(
+            f"{file}: a line of {survey.longest / (1 << 20):.0f} MB, longer than the"
+            f" {MAX_LINE_BYTES >> 20} MB dsguard reads; nothing was read from the file"
+        )
+    text = replace(text, longest_line=survey.longest)
+    if not survey.mixed or text.workdir is None:
+        return text, None
     target = text.workdir / (text.path.name + ".lf")
     with text.path.open("rb") as src, target.open("wb") as dst:
         carry = b""
@@ -329,7 +377,7 @@ def one_line_ending(text: TextFile) -> TextFile | None:
             dst.write(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
         if carry:
             dst.write(b"\n")
-    return TextFile(target, MIXED_LINE_ENDINGS, text.workdir)
+    return replace(text, path=target), MIXED_LINE_ENDINGS
 
 
 def read_head(text: TextFile, limit: int = _HEADER_PROBE) -> str:
@@ -491,7 +539,7 @@ def stage_csv(
                 columns = {_columns_literal(header.layout)},
                 header = true, skip = {int(header.skip)}, delim = {sql_str(header.delimiter)},
                 quote = '"', escape = '"', compression = 'none', strict_mode = true,
-                buffer_size = {CSV_BUFFER_BYTES},
+                {_buffer_options(text.longest_line)},
                 null_padding = false, store_rejects = true,
                 rejects_table = {sql_str(raw + "_rejects")},
                 rejects_scan = {sql_str(raw + "_scans")})"""
@@ -528,6 +576,16 @@ def stage_csv(
             UNION ALL BY NAME
             SELECT _row, _raw, _error FROM {ident(raw + "_broken")}"""
     )
+
+
+def _buffer_options(longest: int) -> str:
+    """``read_csv``'s buffer options: the default ones (lines up to its 2 MB maximum), or
+    room for the longest line. The buffer must be larger than the longest line; at twice it
+    DuckDB reads every line whole."""
+    if longest <= _LINE_WINDOW:
+        return f"buffer_size = {CSV_BUFFER_BYTES}"
+    line = longest + _LINE_WINDOW
+    return f"buffer_size = {max(CSV_BUFFER_BYTES, 2 * line)}, max_line_size = {line}"
 
 
 def _columns_literal(layout: RawLayout) -> str:
@@ -943,9 +1001,9 @@ class TabularReader(Reader):
         warnings: list[str],
     ) -> RawLayout | None:
         """Stage a CSV into ``raw``; ``None`` when there is nothing to normalise."""
-        if (even := one_line_ending(text)) is not None:
-            text = even
-            warnings.append(MIXED_LINE_ENDINGS)
+        text, note = csv_text(text, file)
+        if note:
+            warnings.append(note)
         header = read_csv_header(text, self.columns)
         if header is None:
             warnings.append("empty file; no rows")
