@@ -27,3 +27,15 @@ def real_eml_dir() -> Path:
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(params=["aside", "in the store"])
+def both_stagings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with an appending reader's files staged both ways: small files in the
+    database aside (what tests' small files get by default), and, with the threshold at
+    zero, in the store's transaction (what files of 64 MB and more get)."""
+    if request.param == "in the store":
+        from dsguard.evidence import store
+
+        monkeypatch.setattr(store, "STAGE_ASIDE_BYTES", 0)
+    return str(request.param)

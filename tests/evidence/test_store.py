@@ -18,6 +18,8 @@ from dsguard.evidence.model import MessageEvent
 from dsguard.evidence.store import EvidenceStore, StoreError
 from dsguard.sources.dns import DnsReader
 
+pytestmark = pytest.mark.usefixtures("both_stagings")
+
 HERE = Path(__file__).resolve()
 SRC = HERE.parents[2] / "src"
 
@@ -423,3 +425,40 @@ def test_side_connections_share_a_database_and_keep_nothing(tmp_path: Path) -> N
     with EvidenceStore(tmp_path / "b.duckdb") as b, side_connection(b.con) as side:
         row = side.execute("SELECT current_setting('temp_directory')").fetchone()
         assert row == (str(tmp_path / "b.duckdb.tmp"),)
+
+
+def test_small_files_of_an_appending_reader_are_staged_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, both_stagings: str
+) -> None:
+    """A stage table in the store's transaction keeps its memory until the commit; a small
+    file's is staged in the database aside, which is closed after the ingest, failed or
+    not. Replace-mode readers always stage in the store."""
+    used: list[tuple[str, bool]] = []
+    stage = ListReader.stage
+
+    def spy(self: object, con: object, path: Path, table: str) -> object:
+        if path.name == "crash.json":
+            raise RuntimeError("reader bug")
+        used.append((path.name, con is store.con))
+        return stage(self, con, path, table)
+
+    monkeypatch.setattr(ListReader, "stage", spy)
+    a = _write(tmp_path / "a.json", _rows(3))
+    b = _write(tmp_path / "b.json", _rows(3, start=2))
+    dns = tmp_path / "dns.json"
+    dns.write_text(json.dumps([{"name": "contoso.example", "type": "TXT", "value": "v=spf1 -all"}]))
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        store.ingest([(ListReader(), a), (ListReader(), b), (DnsReader(), dns)], root=tmp_path)
+        assert used == [("a.json", both_stagings != "aside"), ("b.json", both_stagings != "aside")]
+        assert store._aside_con is None
+        tables = {r[0] for r in store.con.execute("SHOW TABLES").fetchall()}
+        assert not {t for t in tables if t.startswith("_stage")}
+        (count,) = store.con.execute("SELECT count(*) FROM messages").fetchone() or (0,)
+        assert count == 5
+        c = _write(tmp_path / "c.json", _rows(2, start=10))
+        crash = _write(tmp_path / "crash.json", _rows(1))
+        with pytest.raises(RuntimeError):
+            store.ingest([(ListReader(), c), (ListReader(), crash)], root=tmp_path)
+        assert store._aside_con is None
+        (count,) = store.con.execute("SELECT count(*) FROM messages").fetchone() or (0,)
+        assert count == 5

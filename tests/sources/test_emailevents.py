@@ -33,6 +33,8 @@ from dsguard.sources.base import Reader
 from dsguard.sources.emailevents import EmailEventsReader
 from dsguard.sources.message_trace import MessageTraceReader
 
+pytestmark = pytest.mark.usefixtures("both_stagings")
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "email_events"
 TRACE_FIXTURES = Path(__file__).parent.parent / "fixtures" / "message_trace"
 SPOOF_ID = "6f1c0f5e-1d2a-4c3b-9e8f-0a1b2c3d4e5f"

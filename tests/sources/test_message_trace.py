@@ -17,6 +17,8 @@ from dsguard.evidence.model import FileReport
 from dsguard.evidence.store import EvidenceStore
 from dsguard.sources.message_trace import V2_NETWORK_MESSAGE_ID, MessageTraceReader
 
+pytestmark = pytest.mark.usefixtures("both_stagings")
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "message_trace"
 EE_FIXTURES = Path(__file__).parent.parent / "fixtures" / "email_events"
 SPOOF_ID = "6f1c0f5e-1d2a-4c3b-9e8f-0a1b2c3d4e5f"

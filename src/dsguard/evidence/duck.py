@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 
 def connect(database: str = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -56,6 +57,16 @@ def side_connection(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyC
             side.close()
 
 
+def arrow_rows(con: duckdb.DuckDBPyConnection, sql: str) -> pa.RecordBatchReader:
+    """``sql``'s rows as a stream of Arrow batches, to hand to another connection.
+
+    DuckDB 2's client refuses a new query while a result of ``execute`` is still unread (a
+    ``fetchone`` leaves it so); that result is finished first.
+    """
+    con.complete()
+    return con.sql(sql).to_arrow_reader()
+
+
 @contextlib.contextmanager
 def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[str]:
     """Lend an Arrow table to DuckDB as ``name`` for the statements inside the block.
@@ -63,6 +74,7 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterato
     After a failed statement DuckDB refuses everything until the rollback, ``unregister``
     included; that refusal must not replace the failure the user needs to see.
     """
+    con.complete()  # DuckDB 2 lends nothing while a result of ``execute`` is unread
     con.register(name, table)
     try:
         yield name
