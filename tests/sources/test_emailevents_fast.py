@@ -233,3 +233,47 @@ def test_a_document_is_not_json_lines(tmp_path: Path, monkeypatch: pytest.Monkey
     with monkeypatch.context() as m:
         m.setattr(emailevents, "stage_json_lines", pytest.fail)
         EmailEventsReader().stage(con, path, "s")
+
+
+def test_the_next_file_is_surveyed_ahead_once_and_known_files_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """collect's files are surveyed one ahead, on another thread, each once; a second ingest
+    of the same files surveys none of them (they are skipped as already read)."""
+    from dsguard.evidence.store import EvidenceStore
+    from dsguard.sources import _json_lines
+
+    rows = [json.loads(line) for line in (FIXTURES / "email_events_rows.jsonl").open()]
+    files = []
+    for n in range(4):
+        path = tmp_path / f"email_events_{n}.jsonl"
+        path.write_text(
+            "".join(json.dumps({**r, "NetworkMessageId": f"{n}-{i}"}) + "\n" for i, r in enumerate(rows))
+        )
+        files.append(path)
+    surveyed: list[str] = []
+    survey = _json_lines._survey
+
+    def spy(side: duckdb.DuckDBPyConnection, path: Path) -> Any:
+        surveyed.append(path.name)
+        return survey(side, path)
+
+    monkeypatch.setattr(_json_lines, "_survey", spy)
+    ahead: list[str] = []
+    survey_ahead = _json_lines.survey_ahead
+    monkeypatch.setattr(
+        emailevents,
+        "survey_ahead",
+        lambda con, path: (ahead.append(path.name), survey_ahead(con, path))[1],
+    )
+    reader = EmailEventsReader()
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        first = store.ingest([(reader, f) for f in files], root=tmp_path).files
+        assert [r.loaded for r in first] == [len(rows)] * 4
+        assert sorted(surveyed) == [f.name for f in files]  # once each
+        assert ahead == [f.name for f in files[1:]]  # the first is surveyed when staged
+        surveyed.clear()
+        ahead.clear()
+        again = store.ingest([(reader, f) for f in files], root=tmp_path).files
+        assert all(r.skipped for r in again)
+        assert (surveyed, ahead) == ([], [])

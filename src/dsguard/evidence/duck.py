@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -27,31 +28,48 @@ _SIDE: tuple[str, duckdb.DuckDBPyConnection] | None = None
 _SIDE_LOCK = threading.Lock()
 
 
+@dataclass(frozen=True)
+class SideSettings:
+    """What a side connection takes from the store's: memory limit, threads, spill folder."""
+
+    limit: str
+    threads: int
+    spill: str
+
+
+def side_settings(con: duckdb.DuckDBPyConnection) -> SideSettings:
+    limit, threads, spill = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('threads'), "
+        "current_setting('temp_directory')"
+    ).fetchall()[0]
+    return SideSettings(str(limit), int(threads), str(spill or ""))
+
+
 @contextlib.contextmanager
-def side_connection(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection apart from ``con``, with its memory limit, threads and spill folder.
+def side_connection(
+    con: duckdb.DuckDBPyConnection | SideSettings,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection apart from ``con``, with its memory limit, threads and spill folder
+    (or those given, for a thread that must not touch ``con`` itself).
 
     Readers parse untrusted files there first: a statement that fails inside the store's
     connection aborts the whole ingest transaction, one that fails here costs nothing. Its
     temporary objects and lent tables go when the block ends.
     """
     global _SIDE
-    limit, threads, spill = con.execute(
-        "SELECT current_setting('memory_limit'), current_setting('threads'), "
-        "current_setting('temp_directory')"
-    ).fetchall()[0]
+    settings = con if isinstance(con, SideSettings) else side_settings(con)
     with _SIDE_LOCK:
-        if _SIDE is None or _SIDE[0] != str(spill or ""):
+        if _SIDE is None or _SIDE[0] != settings.spill:
             if _SIDE is not None:
                 _SIDE[1].close()
-            _SIDE = (str(spill or ""), connect())
-            if spill:
-                _SIDE[1].execute("SET temp_directory = ?", [str(spill)])
+            _SIDE = (settings.spill, connect())
+            if settings.spill:
+                _SIDE[1].execute("SET temp_directory = ?", [settings.spill])
         side = _SIDE[1].cursor()
         try:
             side.execute("SET enable_progress_bar = false")  # per connection, see ``connect``
-            side.execute("SET memory_limit = ?", [str(limit)])
-            side.execute(f"SET threads = {int(threads)}")
+            side.execute("SET memory_limit = ?", [settings.limit])
+            side.execute(f"SET threads = {settings.threads}")
             yield side
         finally:
             side.close()

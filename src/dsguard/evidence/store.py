@@ -259,6 +259,8 @@ class EvidenceStore:
                 rel = _relative(path, root)
                 if progress:
                     progress(rel, i, len(files))
+                if i + 1 < len(files):
+                    self._look_ahead(*files[i + 1], root)
                 summary.files.append(self._ingest_file(reader, path, rel))
             self._flush()
             if progress:
@@ -296,6 +298,24 @@ class EvidenceStore:
             self._aside_con = con
         return self._aside_con
 
+    def _look_ahead(self, reader: Reader, path: Path, root: Path) -> None:
+        """Let the reader start on the next file, unless it is one already read (known by
+        its size, mtime and inode): a daily run must not survey a month of files again."""
+        _, known = self._stat_fingerprint(path, reader.source, _relative(path, root))
+        if known is None or self._seen(known) is None:
+            reader.look_ahead(self.con, path)
+
+    def _stat_fingerprint(self, path: Path, source: str, rel: str) -> tuple[list[Any], str | None]:
+        """The file's stat key, and its fingerprint if that key was hashed before."""
+        st = path.stat()
+        key = [rel, source, st.st_size, st.st_mtime_ns, st.st_ino]
+        row = self.con.execute(
+            """SELECT fingerprint FROM ingest_stat
+               WHERE file = ? AND source = ? AND size = ? AND mtime_ns = ? AND inode = ?""",
+            key,
+        ).fetchone()
+        return key, None if row is None else str(row[0])
+
     def _fingerprint(
         self, path: Path, source: str, rel: str
     ) -> tuple[list[Any], str | Future[str]]:
@@ -305,16 +325,10 @@ class EvidenceStore:
         rows takes about half as long as DuckDB takes to read them, and ``hashlib`` releases
         the GIL, so the two overlap on a second core.
         """
-        st = path.stat()
-        key = [rel, source, st.st_size, st.st_mtime_ns, st.st_ino]
-        row = self.con.execute(
-            """SELECT fingerprint FROM ingest_stat
-               WHERE file = ? AND source = ? AND size = ? AND mtime_ns = ? AND inode = ?""",
-            key,
-        ).fetchone()
-        if row is not None:
-            return key, str(row[0])
-        if st.st_size < HASH_WHILE_STAGING_BYTES:
+        key, known = self._stat_fingerprint(path, source, rel)
+        if known is not None:
+            return key, known
+        if key[2] < HASH_WHILE_STAGING_BYTES:
             return key, self._remember(key, fingerprint(path, source, rel))
         return key, _HASHER.submit(fingerprint, path, source, rel)
 

@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from dsguard.evidence.duck import side_connection
+from dsguard.evidence.duck import SideSettings, side_connection, side_settings
 from dsguard.sources._tabular import RawLayout, ident, sql_str
 
 # Longer lines are left to the Python path (DuckDB's own default for one JSON object).
@@ -80,18 +81,30 @@ class _Shape:
     category: bool  # the envelopes carry a category
 
 
+# Surveys started ahead (``survey_ahead``), by file: a 10,000-row file of ``collect``'s is
+# read on one core, and its survey costs as much as staging it, so the next file's survey
+# runs on another thread while this one is staged.
+_AHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsguard-survey")
+_SURVEYS: dict[Path, Future[_Shape | None]] = {}
+
+
+def survey_ahead(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Start the survey of ``path``, which ``stage_json_lines`` will ask for next."""
+    settings = side_settings(con)  # read here: the store's connection stays on this thread
+    _SURVEYS[path] = _AHEAD.submit(_surveyed, settings, path)
+    while len(_SURVEYS) > 2:  # one for a file that was not staged after all
+        _SURVEYS.pop(next(iter(_SURVEYS)))
+
+
 def stage_json_lines(
     con: duckdb.DuckDBPyConnection, path: Path, known: Sequence[str], raw: str
 ) -> RawLayout | None:
     """Make ``raw`` a view streaming the rows of the JSON-lines file at ``path`` (plain
     UTF-8), in the columns the Python path would give them; ``None`` to leave the file to it.
     """
-    try:
-        with side_connection(con) as side:
-            shape = _survey(side, path)
-            if shape is None or not _plain_values(side, path, shape):
-                return None
-    except duckdb.Error:
+    ahead = _SURVEYS.pop(path, None)
+    shape = ahead.result() if ahead is not None else _surveyed(con, path)
+    if shape is None:
         return None
     layout = RawLayout(tuple(known))
     for key in shape.keys:
@@ -116,6 +129,18 @@ def stage_json_lines(
     )
     layout.streamed = True
     return layout
+
+
+def _surveyed(con: duckdb.DuckDBPyConnection | SideSettings, path: Path) -> _Shape | None:
+    """The file's shape when DuckDB reads it as Python's ``json`` would, else ``None``."""
+    try:
+        with side_connection(con) as side:
+            shape = _survey(side, path)
+            if shape is None or not _plain_values(side, path, shape):
+                return None
+            return shape
+    except duckdb.Error:
+        return None
 
 
 def _value(shape: _Shape, key: str) -> str:

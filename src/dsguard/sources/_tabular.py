@@ -188,6 +188,13 @@ def _sniff_encoding(head: bytes) -> str:
     return "utf-8"
 
 
+def read_in_place(path: Path) -> bool:
+    """Whether ``utf8_file`` reads the file where it is: neither gzip nor UTF-16."""
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    return not head.startswith(_GZIP_MAGIC) and not _sniff_encoding(head).startswith("utf-16")
+
+
 def utf8_file(path: Path, workdir: Path) -> TextFile:
     """Sniff compression and encoding; decode gzip and UTF-16 into ``workdir``."""
     note = None

@@ -55,6 +55,11 @@ class Reader:
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path, table: str) -> StageResult:
         raise NotImplementedError
 
+    def look_ahead(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        """``path`` is staged next: start, on another thread, what can be done before (the
+        store calls this while the file before it is staged). Settings are read from
+        ``con`` here; the store's connection must not be used on the other thread."""
+
     def replace_scope(self, path: Path) -> tuple[str, list[Any]] | None:
         """For ``replace`` mode: the SQL predicate (and params) selecting rows this file owns."""
         return None

@@ -25,17 +25,19 @@ from __future__ import annotations
 import codecs
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import duckdb
 
-from dsguard.sources._json_lines import stage_json_lines
+from dsguard.sources._json_lines import stage_json_lines, survey_ahead
 from dsguard.sources._tabular import (
     RawLayout,
     RawRow,
     TabularReader,
     TextFile,
     case_map,
+    read_in_place,
     render,
     stage_raw_rows,
 )
@@ -200,6 +202,12 @@ class EmailEventsReader(TabularReader):
         _NORMALISE, {"direction": case_map('dsg_text("EmailDirection")', DIRECTIONS)}
     )
 
+    def look_ahead(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        """Survey a JSON-lines file ahead (``survey_ahead``): a small one's survey costs as
+        much as staging it."""
+        if _is_json(path.name) and _plain_json_lines(path):
+            survey_ahead(con, path)
+
     def stage_raw(
         self,
         con: duckdb.DuckDBPyConnection,
@@ -235,6 +243,15 @@ class EmailEventsReader(TabularReader):
         if count == 0:
             warnings.append("no rows")
         return layout
+
+
+def _plain_json_lines(path: Path) -> bool:
+    """Whether DuckDB would read the file in place as JSON lines: not gzip or UTF-16 (those
+    are decoded into a copy first), and its first line an object."""
+    if not read_in_place(path):
+        return False
+    first = _first_line(TextFile(path))
+    return first is not None and _is_object(first)
 
 
 def _is_json(file: str) -> bool:
