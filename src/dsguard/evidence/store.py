@@ -281,7 +281,8 @@ class EvidenceStore:
     def _aside(self) -> duckdb.DuckDBPyConnection:
         """The database small files are staged in (``STAGE_ASIDE_BYTES``): in memory, outside
         the ingest transaction, so a dropped stage frees its memory at once. It has the store's
-        settings and spills into a folder of its own inside the store's."""
+        settings and spills into a folder of its own beside the store's (two databases must
+        not share one)."""
         if self._aside_con is None:
             limit, threads, spill = _one(
                 self.con,
@@ -293,8 +294,8 @@ class EvidenceStore:
             con.execute("SET preserve_insertion_order = true")
             con.execute("SET memory_limit = ?", [str(limit)])
             con.execute(f"SET threads = {int(threads)}")
-            if spill:
-                con.execute("SET temp_directory = ?", [str(Path(spill) / "aside")])
+            if spill:  # beside the store's (DuckDB makes only the last folder of a path)
+                con.execute("SET temp_directory = ?", [f"{spill}-aside"])
             self._aside_con = con
         return self._aside_con
 
