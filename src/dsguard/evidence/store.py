@@ -70,10 +70,11 @@ OUT_OF_MEMORY = (
 HASH_WHILE_STAGING_BYTES = 64 << 20
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsguard-hash")
 # Consecutive files of one appending reader are de-duplicated together, up to this many rows
-# (``_Batch``): one probe of the stored keys per batch instead of one per file. The staged
-# rows of files under a row group wait in memory (spilling beyond the limit); at 10M rows in
-# 1,000 files, 20 probes cost 3.7 s in all.
-BATCH_ROWS = 500_000
+# (``_Batch``): one probe of the stored keys per batch instead of one per file. A batch of
+# small files waits in the database aside, uncompressed (about 1.1 KB a row of EmailEvents):
+# at 10M rows in 1,000 files, batches of 250,000 rows peaked at 1,666 MiB against 1,969 MiB
+# with 500,000, and the 40 probes cost no more than 20 did (benchmarks/README.md).
+BATCH_ROWS = 250_000
 # ... or this many staged files: each keeps a table of its own until the check, which reads
 # them in one statement (a folder of one-row files must not become one statement per file).
 BATCH_FILES = 256
