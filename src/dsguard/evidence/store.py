@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 
 from dsguard import __version__
-from dsguard.evidence.duck import arrow_rows, connect, registered
+from dsguard.evidence.duck import arrow_rows, connect, registered, side_settings
 from dsguard.evidence.model import FileReport, Record
 from dsguard.evidence.schema import all_ddl, columns
 from dsguard.sources.base import Reader, SourceError, StageResult
@@ -285,18 +285,14 @@ class EvidenceStore:
         settings and spills into a folder of its own beside the store's (two databases must
         not share one)."""
         if self._aside_con is None:
-            limit, threads, spill = _one(
-                self.con,
-                "SELECT current_setting('memory_limit'), current_setting('threads'), "
-                "current_setting('temp_directory')",
-            )
+            settings = side_settings(self.con)
             con = connect()
             con.execute("SET TimeZone='UTC'")
             con.execute("SET preserve_insertion_order = true")
-            con.execute("SET memory_limit = ?", [str(limit)])
-            con.execute(f"SET threads = {int(threads)}")
-            if spill:  # beside the store's (DuckDB makes only the last folder of a path)
-                con.execute("SET temp_directory = ?", [f"{spill}-aside"])
+            con.execute("SET memory_limit = ?", [settings.limit])
+            con.execute(f"SET threads = {settings.threads}")
+            if settings.spill:  # beside the store's (DuckDB makes only a path's last folder)
+                con.execute("SET temp_directory = ?", [f"{settings.spill}-aside"])
             self._aside_con = con
         return self._aside_con
 
