@@ -453,12 +453,10 @@ def test_small_files_of_an_appending_reader_are_staged_aside(
         assert store._aside_con is None
         tables = {r[0] for r in store.con.execute("SHOW TABLES").fetchall()}
         assert not {t for t in tables if t.startswith("_stage")}
-        (count,) = store.con.execute("SELECT count(*) FROM messages").fetchone() or (0,)
-        assert count == 5
+        assert store.con.execute("SELECT count(*) FROM messages").fetchall() == [(5,)]
         c = _write(tmp_path / "c.json", _rows(2, start=10))
         crash = _write(tmp_path / "crash.json", _rows(1))
         with pytest.raises(RuntimeError):
             store.ingest([(ListReader(), c), (ListReader(), crash)], root=tmp_path)
         assert store._aside_con is None
-        (count,) = store.con.execute("SELECT count(*) FROM messages").fetchone() or (0,)
-        assert count == 5
+        assert store.con.execute("SELECT count(*) FROM messages").fetchall() == [(5,)]

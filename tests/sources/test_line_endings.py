@@ -207,8 +207,7 @@ def test_lost_records_refuse_the_file_instead_of_shortening_it(
     assert first.error.startswith("email_events_joined.csv: the CSV reader lost track of records")
     assert first.loaded == 0
     assert (second.loaded, second.error) == (10, None)
-    (count,) = store.con.execute("SELECT count(*) FROM messages").fetchone() or (None,)
-    assert count == 10
+    assert store.con.execute("SELECT count(*) FROM messages").fetchall() == [(10,)]
 
 
 def test_a_damaged_line_is_one_rejected_row_and_the_rest_is_read(
@@ -232,7 +231,7 @@ def test_a_damaged_line_is_one_rejected_row_and_the_rest_is_read(
             header = true, quote = '"', escape = '"', strict_mode = true,
             store_rejects = true, rejects_table = 'r', rejects_scan = 's')"""
     )
-    (starts,) = con.execute("SELECT count(DISTINCT line_byte_position) FROM r").fetchone() or (0,)
+    [(starts,)] = con.execute("SELECT count(DISTINCT line_byte_position) FROM r").fetchall()
     assert starts > 1
 
 
@@ -245,8 +244,8 @@ def test_the_longest_line_is_measured_when_a_window_has_no_break(
     monkeypatch.setattr(_tabular, "_LINE_CHUNK", chunk)
     monkeypatch.setattr(_tabular, "_LINE_WINDOW", 4)
     cases = {
-        b"ab\ncd\n": 0,
-        b"abc\n" * 10: 0,
+        b"ab\ncd\n": 2,
+        b"abc\n" * 10: 3,
         b"ab\n" + b"x" * 8 + b"\ncd\n": 8,
         b"ab\n" + b"x" * 21 + b"\ncd\n" + b"y" * 9 + b"\n": 21,
         b"ab\r\n" + b"x" * 13 + b"\r\ncd\r\n": 13,
@@ -257,7 +256,10 @@ def test_the_longest_line_is_measured_when_a_window_has_no_break(
         path = tmp_path / "f.csv"
         path.write_bytes(data)
         survey = survey_lines(path)
-        assert survey.longest == longest or (longest == 0 and survey.longest < 8), data
+        if longest >= 8:  # twice the window: must be found and measured
+            assert survey.longest == longest, data
+        else:  # may be found (a window without a break) but then measured exactly
+            assert survey.longest in (0, longest), data
 
 
 @pytest.mark.parametrize("where", ["middle", "end"])
