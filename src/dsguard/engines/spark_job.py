@@ -320,14 +320,19 @@ def run(args: argparse.Namespace) -> int:
     register_inputs(spark, args)  # the tenant's office egress is learned from the sign-ins
     register_tenant(spark, tenant)
     timer: dict[str, float] = {}
-    alerts, features, scores = run_spark(spark, timer=timer)
-    out = args.out.rstrip("/")
-    features.write.mode("overwrite").partitionBy("day").parquet(f"{out}/features")
-    scores.write.mode("overwrite").parquet(f"{out}/scores")
-    lines = [json.dumps(a.model_dump(mode="json")) for a in alerts]
-    # Written by Spark so any file system works (abfss://, s3a://, dbfs:/); one part file.
-    rows = spark.createDataFrame([(line,) for line in lines], "value string")
-    rows.coalesce(1).write.mode("overwrite").text(f"{out}/alerts")
+    try:
+        alerts, features, scores = run_spark(spark, timer=timer)
+        out = args.out.rstrip("/")
+        features.write.mode("overwrite").partitionBy("day").parquet(f"{out}/features")
+        scores.write.mode("overwrite").parquet(f"{out}/scores")
+        lines = [json.dumps(a.model_dump(mode="json")) for a in alerts]
+        # Written by Spark so any file system works (abfss://, s3a://, dbfs:/); one part file.
+        rows = spark.createDataFrame([(line,) for line in lines], "value string")
+        rows.coalesce(1).write.mode("overwrite").text(f"{out}/alerts")
+    finally:
+        # The steps' cached frames would outlive the job in a shared session (a notebook
+        # running it twice, or the tests), and fill the driver's heap.
+        spark.catalog.clearCache()
     print(json.dumps({"alerts": len(alerts), "seconds": timer}))
     return 0
 
