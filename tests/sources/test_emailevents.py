@@ -655,6 +655,71 @@ def test_200k_rows(store: EvidenceStore, tmp_path: Path) -> None:
     assert store.con.execute("SELECT sequence_name FROM duckdb_sequences()").fetchall() == []
 
 
+def _big_file(path: Path, n: int, broken: dict[int, str]) -> None:
+    """``n`` good records, ``id-i`` on line i + 2 unless broken lines come before it;
+    ``broken`` maps the good records' count before each broken line to its text."""
+    auth = AUTH_FAIL.replace('"', '""')
+    with path.open("w", newline="") as fh:
+        fh.write(",".join(MIN_HEADER) + "\r\n")
+        for i in range(n):
+            if i in broken:
+                fh.write(broken[i])
+            fh.write(
+                f"2025-01-06T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z,id-{i},"
+                f"s@contoso.com,203.0.113.{i % 250},,u{i % 1000}@contoso.com,s,"
+                f'"{auth}",\r\n'
+            )
+        if n in broken:
+            fh.write(broken[n])
+
+
+@pytest.mark.parametrize(
+    ("broken_before", "moved"),
+    [
+        ({0: "x,y\r\n", 150_000: "a,b\r\n", 150_001: "c\r\n"}, 200_000),
+        ({199_000: "a,b\r\n"}, 1_000),
+        ({200_000: '2025-01-06T08:00:00Z,id-x,"never closed'}, 0),  # a download cut short
+    ],
+)
+def test_broken_lines_in_a_large_file_keep_every_row_on_its_line(
+    store: EvidenceStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    broken_before: dict[int, str],
+    moved: int,
+) -> None:
+    """Rows are numbered in order, then only those after the first broken line move."""
+    import dsguard.sources._tabular as tabular
+
+    shifted: list[int] = []
+    real = tabular._shift_past_broken
+
+    def spy(*args: Any) -> int:
+        shifted.append(real(*args))
+        return shifted[-1]
+
+    monkeypatch.setattr(tabular, "_shift_past_broken", spy)
+    n = 200_000
+    path = tmp_path / "email_events_broken_big.csv"
+    _big_file(path, n, broken_before)
+    (report,) = ingest(store, tmp_path, path)
+    assert (report.read, report.loaded, report.rejected) == (
+        n + len(broken_before), n, len(broken_before))  # fmt: skip
+    assert shifted == [moved]
+    # id-i sits after i good lines and every broken line written before it.
+    misplaced = store.con.execute(
+        "SELECT count(*) FROM messages m, (SELECT unnest(?) AS at) b "
+        "WHERE true GROUP BY m.network_message_id, m.source_row "
+        "HAVING m.source_row <> CAST(split_part(m.network_message_id, '-', 2) AS BIGINT) + 1"
+        " + count(*) FILTER (WHERE b.at <= CAST(split_part(m.network_message_id, '-', 2)"
+        " AS BIGINT))",
+        [sorted(broken_before)],
+    ).fetchall()
+    assert misplaced == []
+    expected = sorted(k + j + 1 for j, k in enumerate(sorted(broken_before)))
+    assert [q["row"] for q in quarantine(store)] == expected
+
+
 def _numbered_file(tmp_path: Path, n: int) -> Path:
     path = tmp_path / "email_events_numbered.csv"
     records = [row(i) for i in range(n)]

@@ -31,7 +31,7 @@ from dsguard import __version__
 from dsguard.evidence.duck import arrow_rows, connect, registered, side_settings
 from dsguard.evidence.model import FileReport, Record
 from dsguard.evidence.schema import all_ddl, columns
-from dsguard.sources.base import Reader, SourceError, StageResult
+from dsguard.sources.base import Reader, SourceError, StageResult, rejected_apart
 
 # Bump when a reader's output for the same file changes, so unchanged files are re-read.
 SCHEMA_VERSION = "1"
@@ -370,12 +370,12 @@ class EvidenceStore:
             if not isinstance(hashed, str):
                 fp = self._resolved(key, hashed)
                 if (seen := self._seen(fp)) is not None:  # the same content under a new stat
-                    con.execute(f'DROP TABLE IF EXISTS "{stage}"')
+                    _drop_stage(con, stage)
                     return _skipped(report, seen)
         except SourceError as exc:
             report.error = str(exc)
             self._record(self._resolved(key, hashed), report)
-            con.execute(f'DROP TABLE IF EXISTS "{stage}"')
+            _drop_stage(con, stage)
             return report
         except duckdb.Error as exc:
             # DuckDB aborts the whole transaction on a failed statement, so this file's
@@ -387,10 +387,11 @@ class EvidenceStore:
         except (OSError, ValueError, UnicodeError) as exc:
             report.error = f"{rel}: cannot read as {reader.source}: {_one_line(exc)}"
             self._record(self._resolved(key, hashed), report)
-            con.execute(f'DROP TABLE IF EXISTS "{stage}"')
+            _drop_stage(con, stage)
             return report
         if self._account(reader, result, report, fp, con, stage):
             self._record(fp, report)
+        con.execute(f'DROP TABLE IF EXISTS "{rejected_apart(stage)}"')  # in quarantine now
         batch = self._batch
         if batch is None or all(f.stage != stage for f in batch.files):  # not kept for a batch
             con.execute(f'DROP TABLE IF EXISTS "{stage}"')
@@ -429,20 +430,25 @@ class EvidenceStore:
             stage_con.execute(
                 f'UPDATE "{stage}" SET _reject = ? WHERE _reject IS NULL', [result.error]
             )
-        (report.read,) = _one(stage_con, f'SELECT count(*) FROM "{stage}"')
         rejects = f'SELECT _row, _reject, _raw FROM "{stage}" WHERE _reject IS NOT NULL'
+        (apart,) = _one(
+            stage_con,
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+            [rejected_apart(stage)],
+        )
+        if apart:
+            rejects += f' UNION ALL SELECT _row, _reject, _raw FROM "{rejected_apart(stage)}"'
         with self._in_store(stage_con, rejects) as rows:
             con.execute(
                 f"INSERT INTO quarantine SELECT ?, ?, ?, _row, _reject, _raw FROM {rows}",
                 [fp, report.file, reader.source],
             )
-        (report.rejected,) = _one(
-            stage_con, f'SELECT count(*) FROM "{stage}" WHERE _reject IS NOT NULL'
-        )
+        (report.rejected,) = _one(stage_con, f"SELECT count(*) FROM ({rejects})")
+        (valid,) = _one(stage_con, f'SELECT count(*) FROM "{stage}" WHERE _reject IS NULL')
+        report.read = valid + report.rejected
         cols = list(columns(model))
         col_sql = ", ".join(f'"{c}"' for c in cols)
         key = ", ".join(f'"{k}"' for k in model.__key__)
-        valid = report.read - report.rejected
         table = model.__table__
         if reader.mode != "replace":
             self._add_to_batch(reader, _Pending(fp, report, valid), cols, stage_con, stage)
@@ -712,6 +718,11 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     """Run an INSERT and return how many rows it added, as DuckDB reports it."""
     row = con.execute(sql).fetchone()
     return int(row[0]) if row else 0
+
+
+def _drop_stage(con: duckdb.DuckDBPyConnection, stage: str) -> None:
+    con.execute(f'DROP TABLE IF EXISTS "{stage}"')
+    con.execute(f'DROP TABLE IF EXISTS "{rejected_apart(stage)}"')
 
 
 def _one(
