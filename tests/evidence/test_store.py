@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,6 +120,43 @@ def test_first_file_into_an_empty_table_loads_as_a_copy_would(tmp_path: Path) ->
     assert results[0] == results[1]
     assert [c[0] for c in results[0][0]] == list(MessageEvent.model_fields)
     assert {r[0]: r[2].day for r in results[0][1]} == {"m-0": 2, "m-1": 2, "m-2": 2}
+
+
+@pytest.mark.parametrize(
+    ("extra", "copied"),
+    [
+        ([], False),
+        ([{"nmid": "", "rcpt": "x@contoso.example", "ts": "2026-11-02T10:00:00"}], True),
+        ([{"nmid": "m-1", "rcpt": "a@contoso.example", "ts": "2026-11-09T10:00:00"}], True),
+    ],
+)
+def test_a_first_file_is_adopted_only_when_every_row_stays(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[dict[str, str]],
+    copied: bool,
+) -> None:
+    """Deleting from a table created in the transaction makes DuckDB append it again at
+    commit, so a stage losing a rejected row or a repeated key is copied instead."""
+    calls: list[int] = []
+    real = store_module._insert_firsts
+
+    def spy(*args: Any, **kwargs: Any) -> int:
+        calls.append(real(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(store_module, "_insert_firsts", spy)
+    f = _write(tmp_path / "a.json", [*_rows(3), *extra])
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        (rep,) = store.ingest([(ListReader(), f)], root=tmp_path).files
+        assert (rep.read, rep.loaded) == (3 + len(extra), 3)
+        assert rep.balanced
+        ids = store.con.execute("SELECT network_message_id, ts FROM messages ORDER BY 1")
+        assert [(n, t.day) for n, t in ids.fetchall()] == [("m-0", 2), ("m-1", 2), ("m-2", 2)]
+        tables = {r[0] for r in store.con.execute("SHOW ALL TABLES").fetchall()}
+    staged_in_store = store_module.STAGE_ASIDE_BYTES == 0
+    assert calls == ([3] if copied and staged_in_store else [])
+    assert not any(t.startswith("_stage") for t in tables)
 
 
 def test_same_file_twice_adds_nothing(tmp_path: Path) -> None:

@@ -718,6 +718,8 @@ def test_broken_lines_in_a_large_file_keep_every_row_on_its_line(
     assert misplaced == []
     expected = sorted(k + j + 1 for j, k in enumerate(sorted(broken_before)))
     assert [q["row"] for q in quarantine(store)] == expected
+    tables = [r[0] for r in store.con.execute("SHOW ALL TABLES").fetchall()]
+    assert not [t for t in tables if t.endswith("_rejected")]  # set apart, then dropped
 
 
 def _numbered_file(tmp_path: Path, n: int) -> Path:
