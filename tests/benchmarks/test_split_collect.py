@@ -14,6 +14,7 @@ from types import ModuleType
 
 import duckdb
 import pytest
+from tests.spies import returns_of
 
 from dsguard.evidence import store as store_module
 from dsguard.pipeline import analyze
@@ -38,19 +39,11 @@ def test_collect_files_analyse_as_the_csv_does(
     shaped = tmp_path / "collect"
     files = benchmark_script("split_collect").split(bundle, shaped, rows_per_file=700)
     assert files > 10
-    taken: list[bool] = []
-    real = emailevents.stage_json_lines
-
-    def spy(*args: object) -> object:
-        layout = real(*args)  # type: ignore[arg-type]
-        taken.append(layout is not None)
-        return layout
-
-    monkeypatch.setattr(emailevents, "stage_json_lines", spy)
+    layouts = returns_of(monkeypatch, emailevents, "stage_json_lines")
     monkeypatch.setattr(store_module, "BATCH_ROWS", 3_000)  # several batches
     csv = analyze(bundle, tmp_path / "out-csv")
     lines = analyze(shaped, tmp_path / "out-collect")
-    assert taken == [True] * files
+    assert [layout is not None for layout in layouts] == [True] * files
     assert lines.alerts and [a.model_dump() for a in lines.alerts] == [
         a.model_dump() for a in csv.alerts
     ]

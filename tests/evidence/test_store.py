@@ -10,9 +10,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.spies import returns_of
 
 from dsguard.evidence import store as store_module
 from dsguard.evidence.model import MessageEvent
@@ -138,14 +138,7 @@ def test_a_first_file_is_adopted_only_when_every_row_stays(
 ) -> None:
     """Deleting from a table created in the transaction makes DuckDB append it again at
     commit, so a stage losing a rejected row or a repeated key is copied instead."""
-    calls: list[int] = []
-    real = store_module._insert_firsts
-
-    def spy(*args: Any, **kwargs: Any) -> int:
-        calls.append(real(*args, **kwargs))
-        return calls[-1]
-
-    monkeypatch.setattr(store_module, "_insert_firsts", spy)
+    calls = returns_of(monkeypatch, store_module, "_insert_firsts")
     f = _write(tmp_path / "a.json", [*_rows(3), *extra])
     with EvidenceStore(tmp_path / "e.duckdb") as store:
         (rep,) = store.ingest([(ListReader(), f)], root=tmp_path).files

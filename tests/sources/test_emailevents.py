@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from tests.spies import returns_of
 
 from dsguard.evidence.model import FileReport
 from dsguard.evidence.store import EvidenceStore
@@ -691,14 +692,7 @@ def test_broken_lines_in_a_large_file_keep_every_row_on_its_line(
     """Rows are numbered in order, then only those after the first broken line move."""
     import dsguard.sources._tabular as tabular
 
-    shifted: list[int] = []
-    real = tabular._shift_past_broken
-
-    def spy(*args: Any) -> int:
-        shifted.append(real(*args))
-        return shifted[-1]
-
-    monkeypatch.setattr(tabular, "_shift_past_broken", spy)
+    shifted = returns_of(monkeypatch, tabular, "_shift_past_broken")
     n = 200_000
     path = tmp_path / "email_events_broken_big.csv"
     _big_file(path, n, broken_before)
@@ -735,14 +729,7 @@ def test_rows_are_numbered_without_an_update_of_every_row(
 ) -> None:
     import dsguard.sources._tabular as tabular
 
-    calls: list[bool] = []
-    real = tabular._number_in_order
-
-    def spy(*args: Any) -> bool:
-        calls.append(real(*args))
-        return calls[-1]
-
-    monkeypatch.setattr(tabular, "_number_in_order", spy)
+    calls = returns_of(monkeypatch, tabular, "_number_in_order")
     (report,) = ingest(store, tmp_path, _numbered_file(tmp_path, 5))
     assert calls == [True]
     assert (report.loaded, report.rejected) == (5, 1)

@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from tests.spies import returns_of
 
 from dsguard.sources import emailevents
 from dsguard.sources.emailevents import EmailEventsReader
@@ -35,18 +36,11 @@ def _stage(
 ) -> list[tuple[Any, ...]]:
     """Stage ``path`` both ways; assert which path took it and that both staged the same.
     Returns the staged rows."""
-    taken: list[bool] = []
-    real = emailevents.stage_json_lines
-
-    def spy(*args: Any) -> Any:
-        layout = real(*args)
-        taken.append(layout is not None)
-        return layout
-
     con = duckdb.connect()
     with monkeypatch.context() as m:
-        m.setattr(emailevents, "stage_json_lines", spy)
+        layouts = returns_of(m, emailevents, "stage_json_lines")
         quick = EmailEventsReader().stage(con, path, "quick")
+    taken = [layout is not None for layout in layouts]
     assert taken == [fast], "DuckDB path taken" if taken == [True] else "Python path taken"
     with monkeypatch.context() as m:
         m.setattr(emailevents, "stage_json_lines", lambda *_: None)
