@@ -732,7 +732,7 @@ def _insert_firsts(
 ) -> int:
     """Insert the stage's valid rows into ``table``, the first of each key in file order;
     how many were added. Without ``repeated`` (every key is known to be distinct) the
-    window that picks the first is left out: it cost 15 s of a 37 s copy at ten million."""
+    window that picks the first is left out: about 15 s of a 37 s copy at ten million."""
     col_sql = ", ".join(f'"{c}"' for c in cols)
     key_sql = ", ".join(f'"{k}"' for k in key)
     first = f"QUALIFY row_number() OVER (PARTITION BY {key_sql} ORDER BY _row) = 1"
