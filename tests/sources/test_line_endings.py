@@ -18,14 +18,18 @@ from typing import Any
 
 import duckdb
 import pytest
+from tests.spies import returns_of
 
 from dsguard.evidence.store import EvidenceStore
 from dsguard.sources import _tabular
 from dsguard.sources._tabular import (
+    CSV_BUFFER_BYTES,
     MIXED_LINE_ENDINGS,
     LineSurvey,
     TextFile,
+    csv_buffer_bytes,
     csv_text,
+    memory_limit_bytes,
     survey_lines,
 )
 from dsguard.sources.base import Reader
@@ -138,7 +142,8 @@ def test_mixed_line_endings(
     monkeypatch.setattr(_tabular, "_LINE_CHUNK", chunk)
     path = tmp_path / "f.csv"
     path.write_bytes(data)
-    assert survey_lines(path) == LineSurvey(mixed, 0)
+    survey = survey_lines(path)
+    assert (survey.mixed, survey.longest) == (mixed, 0)
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 8 << 20])
@@ -163,7 +168,9 @@ def test_a_file_with_one_line_ending_is_read_in_place(tmp_path: Path) -> None:
         path = tmp_path / "f.csv"
         path.write_bytes(joined(lines, [end] * len(lines)))
         text = TextFile(path, None, tmp_path)
-        assert csv_text(text, "f.csv") == (text, None)
+        read, note = csv_text(text, "f.csv")
+        assert (read.path, note) == (path, None)
+        assert read.line_bytes == pytest.approx(len(path.read_bytes()) / len(lines))
 
 
 # ----------------------------------------------------------------------------- through the store
@@ -304,3 +311,63 @@ def test_a_line_too_long_to_buffer_refuses_the_file_by_name(
         " nothing was read from the file"
     )
     assert (first.loaded, second.loaded, second.error) == (0, 10, None)
+
+
+# ----------------------------------------------------------------------------- buffers
+@pytest.mark.parametrize("chunk", [64, 8 << 20])
+def test_the_survey_samples_how_long_lines_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Lines are counted in every ``_LINE_SAMPLE_EVERY``-th chunk: an estimate, exact for
+    lines of one length; a file without a line feed has none."""
+    monkeypatch.setattr(_tabular, "_LINE_CHUNK", chunk)
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"x" * 31 + b"\n" + (b"y" * 15 + b"\n") * 5000)
+    assert survey_lines(path).line_bytes == pytest.approx(16, rel=0.02)
+    path.write_bytes(b"a,b\rc,d\r")
+    assert survey_lines(path).line_bytes == 0
+
+
+def test_buffers_hold_more_than_a_row_group_when_memory_allows() -> None:
+    """A batch past a row group is not copied again to merge it (``BATCH_ROW_GROUPS``); the
+    small default stays when lines are unknown, short, or too long for the memory limit."""
+    gib = 1 << 30
+    assert csv_buffer_bytes(666.5, gib) == 137 << 20  # the benchmark's 10M-row export
+    assert 1.7 * 122_880 * 666.5 < (137 << 20) < 1.8 * 122_880 * 666.5
+    assert csv_buffer_bytes(0, gib) == CSV_BUFFER_BYTES
+    assert csv_buffer_bytes(10, gib) == CSV_BUFFER_BYTES  # under 4 MB anyway
+    assert csv_buffer_bytes(666.5, 512 << 20) == CSV_BUFFER_BYTES  # a sixth of the limit
+    assert csv_buffer_bytes(666.5, 0) == CSV_BUFFER_BYTES  # a limit DuckDB spelt oddly
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [("1GB", 953.6 * (1 << 20)), ("3GB", 2.7 * (1 << 30)), ("200KiB", 200 << 10)],
+)
+def test_the_memory_limit_is_read_in_bytes(limit: str, expected: float) -> None:
+    con = duckdb.connect()
+    con.execute("SET memory_limit = ?", [limit])
+    assert memory_limit_bytes(con) == int(expected)
+
+
+def test_rows_keep_their_lines_across_buffers_past_a_row_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: EvidenceStore
+) -> None:
+    """600,000 short lines are read in several buffers of about 1.75 row groups each: every
+    row keeps its own line, in order, as with the small buffers."""
+    sizes = returns_of(monkeypatch, _tabular, "csv_buffer_bytes")
+    rows = 600_000
+    path = tmp_path / "email_events.csv"
+    with path.open("w", newline="") as fh:
+        fh.write("Timestamp,NetworkMessageId,RecipientEmailAddress,SenderFromAddress\n")
+        fh.writelines(
+            f"2025-01-06T08:{i % 60:02d}:00Z,id-{i},u{i % 977}@contoso.com,ceo@contoso.com\n"
+            for i in range(rows)
+        )
+    (report,) = store.ingest([(EmailEventsReader(), path)], root=tmp_path).files
+    assert (report.read, report.loaded, report.rejected, report.error) == (rows, rows, 0, None)
+    assert sizes and CSV_BUFFER_BYTES < sizes[0] < path.stat().st_size / 2
+    [(misplaced,)] = store.con.execute(
+        "SELECT count(*) FROM messages WHERE network_message_id <> 'id-' || (source_row - 1)"
+    ).fetchall()
+    assert misplaced == 0

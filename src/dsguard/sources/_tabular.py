@@ -78,6 +78,21 @@ _UTC_SUFFIX = re.compile(r"\s*\[\s*UTC\s*\]\s*$", re.IGNORECASE)
 # same speed (benchmarks/README.md). Lines up to ``max_line_size`` (2 MB) still fit; a file
 # with longer ones is read with room for them (``csv_text``).
 CSV_BUFFER_BYTES = 4 << 20
+# A large file is read in buffers of about this many row groups' worth of lines instead
+# (``csv_buffer_bytes``). Each buffer reaches the insert as one batch, and an insert that
+# keeps insertion order copies every batch smaller than a row group once more to merge it
+# into full ones: at 10M rows the normalising statement spent about a fifth less CPU with
+# batches past a row group (benchmarks/README.md, twelfth session). The last row group of
+# each batch is left partial; a checkpoint rewrites partial row groups whenever a run of
+# them fits into fewer (DuckDB's vacuum), which at 1.2 and 2.4 row groups a batch cost
+# 18-42 s. 1.75 leaves a partial group of three quarters, past the half where any merge
+# pays, with room either side for lines that run longer or shorter than sampled.
+ROW_GROUP_ROWS = 122_880  # DuckDB's rows per row group
+BATCH_ROW_GROUPS = 1.75
+# The most of the memory limit one buffer may take (the reader holds a few at a time); a
+# file whose batch would need more is read in ``CSV_BUFFER_BYTES`` buffers as before.
+_BUFFER_SHARE = 6
+_LINE_SAMPLE_EVERY = 16  # chunks of ``_LINE_CHUNK`` between those whose lines are counted
 
 # ----------------------------------------------------------------------------- SQL patterns
 # A value carries a zone when its time part ends in Z, UTC/GMT or a numeric offset.
@@ -175,6 +190,7 @@ class TextFile:
     note: str | None = None  # a problem met while decoding, for a warning
     workdir: Path | None = None  # where a rewritten copy may go
     longest_line: int = 0  # bytes in the longest line, when csv_text found one overlong
+    line_bytes: float = 0.0  # average bytes a line, when csv_text sampled them
 
     def open_bytes(self) -> IO[bytes]:
         return self.path.open("rb")
@@ -253,6 +269,7 @@ class LineSurvey:
 
     mixed: bool  # lines end more than one way (CRLF, LF, a lone CR) outside quoted values
     longest: int  # bytes in the longest line, measured when one may pass _LONG_LINE; else 0
+    line_bytes: float = 0.0  # average bytes a line, from sampled chunks; 0 when none ended
 
 
 def survey_lines(path: Path) -> LineSurvey:
@@ -276,7 +293,11 @@ def survey_lines(path: Path) -> LineSurvey:
     view = np.frombuffer(buf, dtype=np.uint8)
     with path.open("rb", buffering=0) as fh:
         cr = long = False
+        chunks = sampled = breaks = 0
         while not (cr and long) and (n := fh.readinto(buf)):
+            if chunks % _LINE_SAMPLE_EVERY == 0:  # counting every chunk costs 0.3 s a GB
+                sampled, breaks = sampled + n, breaks + buf.count(b"\n", 0, n)
+            chunks += 1
             cr = cr or buf.find(b"\r", 0, n) >= 0
             long = long or any(
                 buf.find(b"\n", w, w + _LINE_WINDOW) < 0
@@ -292,7 +313,7 @@ def survey_lines(path: Path) -> LineSurvey:
         if long:
             fh.seek(0)
             longest = _longest_line(fh, buf, view)
-    return LineSurvey(mixed, longest)
+    return LineSurvey(mixed, longest, sampled / breaks if breaks else 0.0)
 
 
 def _longest_line(fh: io.FileIO, buf: bytearray, view: np.ndarray) -> int:
@@ -376,7 +397,7 @@ def csv_text(text: TextFile, file: str) -> tuple[TextFile, str | None]:
             f"{file}: a line of {survey.longest / (1 << 20):.0f} MB, longer than the"
             f" {MAX_LINE_BYTES >> 20} MB dsguard reads; nothing was read from the file"
         )
-    text = replace(text, longest_line=survey.longest)
+    text = replace(text, longest_line=survey.longest, line_bytes=survey.line_bytes)
     if not survey.mixed or text.workdir is None:
         return text, None
     target = text.workdir / (text.path.name + ".lf")
@@ -549,11 +570,12 @@ def stage_csv(
         select += [f"{prefix}{ident(c)}" for c, _ in header.layout.columns if c not in known]
         return ", ".join(select)
 
+    buffer = csv_buffer_bytes(text.line_bytes, memory_limit_bytes(con))
     scan = f"""read_csv({sql_str(str(text.path))}, auto_detect = false,
                 columns = {_columns_literal(header.layout)},
                 header = true, skip = {int(header.skip)}, delim = {sql_str(header.delimiter)},
                 quote = '"', escape = '"', compression = 'none', strict_mode = true,
-                {_buffer_options(text.longest_line)},
+                {_buffer_options(text.longest_line, buffer)},
                 null_padding = false, store_rejects = true,
                 rejects_table = {sql_str(raw + "_rejects")},
                 rejects_scan = {sql_str(raw + "_scans")})"""
@@ -592,14 +614,39 @@ def stage_csv(
     )
 
 
-def _buffer_options(longest: int) -> str:
-    """``read_csv``'s buffer options: the default ones (lines up to its 2 MB maximum), or
-    room for the longest line. The buffer must be larger than the longest line; at twice it
+def _buffer_options(longest: int, buffer: int = CSV_BUFFER_BYTES) -> str:
+    """``read_csv``'s buffer options: ``buffer`` (lines up to DuckDB's 2 MB maximum), or room
+    for the longest line. The buffer must be larger than the longest line; at twice it
     DuckDB reads every line whole."""
     if longest <= _LINE_WINDOW:
-        return f"buffer_size = {CSV_BUFFER_BYTES}"
+        return f"buffer_size = {buffer}"
     line = longest + _LINE_WINDOW
-    return f"buffer_size = {max(CSV_BUFFER_BYTES, 2 * line)}, max_line_size = {line}"
+    return f"buffer_size = {max(buffer, 2 * line)}, max_line_size = {line}"
+
+
+def csv_buffer_bytes(line_bytes: float, memory_limit: int) -> int:
+    """Bytes in each of DuckDB's CSV buffers: ``BATCH_ROW_GROUPS`` row groups of lines of
+    ``line_bytes`` (whole MiB), or ``CSV_BUFFER_BYTES`` when that is more, when the lines are
+    unknown, or when it would take more than a sixth of ``memory_limit``."""
+    want = -(-int(line_bytes * BATCH_ROW_GROUPS * ROW_GROUP_ROWS) // (1 << 20)) << 20
+    if line_bytes <= 0 or want * _BUFFER_SHARE > memory_limit:
+        return CSV_BUFFER_BYTES
+    return max(CSV_BUFFER_BYTES, want)
+
+
+_SIZE = re.compile(r"([0-9.]+)\s*(bytes|[KMGTP]i?B)", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """DuckDB's memory limit in bytes (it reports one as text, e.g. ``953.6 MiB``); 0 when
+    it says something else."""
+    (text,) = _one(con, "SELECT current_setting('memory_limit')")
+    match = _SIZE.fullmatch(str(text).strip())
+    if not match:
+        return 0
+    unit = match.group(2).lower()
+    return int(float(match.group(1)) * _UNITS["" if unit == "bytes" else unit[0]])
 
 
 def _columns_literal(layout: RawLayout) -> str:
