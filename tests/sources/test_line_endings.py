@@ -20,6 +20,7 @@ import duckdb
 import pytest
 from tests.spies import returns_of
 
+from dsguard.evidence.duck import memory_limit_bytes
 from dsguard.evidence.store import EvidenceStore
 from dsguard.sources import _tabular
 from dsguard.sources._tabular import (
@@ -29,7 +30,6 @@ from dsguard.sources._tabular import (
     TextFile,
     csv_buffer_bytes,
     csv_text,
-    memory_limit_bytes,
     survey_lines,
 )
 from dsguard.sources.base import Reader

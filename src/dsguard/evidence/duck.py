@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,21 @@ def connect(database: str = ":memory:", *, read_only: bool = False) -> duckdb.Du
     con.execute("SET enable_progress_bar = false")
     return con
 
+
+
+_SIZE = re.compile(r"([0-9.]+)\s*(bytes|[KMGTP]i?B)", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """DuckDB's memory limit in bytes (it reports one as text, e.g. ``953.6 MiB``); 0 when
+    it says something else."""
+    [(text,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    match = _SIZE.fullmatch(str(text).strip())
+    if not match:
+        return 0
+    unit = match.group(2).lower()
+    return int(float(match.group(1)) * _UNITS["" if unit == "bytes" else unit[0]])
 
 # One in-memory database for the side connections of a store: a fresh DuckDB database per
 # file left a few megabytes behind each time (300 MB over 100 JSON-lines files). Another spill

@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 
 from dsguard.evidence.addresses import IPV4_PATTERN, IPV6_PATTERN
-from dsguard.evidence.duck import registered
+from dsguard.evidence.duck import memory_limit_bytes, registered
 from dsguard.evidence.model import MessageEvent
 from dsguard.evidence.schema import STAGE_COLUMNS, stage_table_sql
 from dsguard.sources.base import (
@@ -81,7 +81,7 @@ CSV_BUFFER_BYTES = 4 << 20
 # A large file is read in buffers of about this many row groups' worth of lines instead
 # (``csv_buffer_bytes``). Each buffer reaches the insert as one batch, and an insert that
 # keeps insertion order copies every batch smaller than a row group once more to merge it
-# into full ones: at 10M rows the normalising statement spent about a fifth less CPU with
+# into full ones: at 10M rows the normalising statement spent about a sixth less CPU with
 # batches past a row group (benchmarks/README.md, twelfth session). The last row group of
 # each batch is left partial; a checkpoint rewrites partial row groups whenever a run of
 # them fits into fewer (DuckDB's vacuum), which at 1.2 and 2.4 row groups a batch cost
@@ -89,7 +89,7 @@ CSV_BUFFER_BYTES = 4 << 20
 # pays, with room either side for lines that run longer or shorter than sampled.
 ROW_GROUP_ROWS = 122_880  # DuckDB's rows per row group
 BATCH_ROW_GROUPS = 1.75
-# The most of the memory limit one buffer may take (the reader holds a few at a time); a
+# The most of the memory limit one buffer may take (the reader may hold more than one); a
 # file whose batch would need more is read in ``CSV_BUFFER_BYTES`` buffers as before.
 _BUFFER_SHARE = 6
 _LINE_SAMPLE_EVERY = 16  # chunks of ``_LINE_CHUNK`` between those whose lines are counted
@@ -633,20 +633,6 @@ def csv_buffer_bytes(line_bytes: float, memory_limit: int) -> int:
         return CSV_BUFFER_BYTES
     return max(CSV_BUFFER_BYTES, want)
 
-
-_SIZE = re.compile(r"([0-9.]+)\s*(bytes|[KMGTP]i?B)", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-
-def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
-    """DuckDB's memory limit in bytes (it reports one as text, e.g. ``953.6 MiB``); 0 when
-    it says something else."""
-    (text,) = _one(con, "SELECT current_setting('memory_limit')")
-    match = _SIZE.fullmatch(str(text).strip())
-    if not match:
-        return 0
-    unit = match.group(2).lower()
-    return int(float(match.group(1)) * _UNITS["" if unit == "bytes" else unit[0]])
 
 
 def _columns_literal(layout: RawLayout) -> str:
