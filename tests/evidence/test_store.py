@@ -12,8 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tests.spies import returns_of
 
+from dsguard.evidence import parts
 from dsguard.evidence import store as store_module
 from dsguard.evidence.model import MessageEvent
 from dsguard.evidence.store import EvidenceStore, StoreError
@@ -122,6 +122,7 @@ def test_first_file_into_an_empty_table_loads_as_a_copy_would(tmp_path: Path) ->
     assert {r[0]: r[2].day for r in results[0][1]} == {"m-0": 2, "m-1": 2, "m-2": 2}
 
 
+@pytest.mark.parametrize("seeded", [False, True])
 @pytest.mark.parametrize(
     ("extra", "copied"),
     [
@@ -130,26 +131,96 @@ def test_first_file_into_an_empty_table_loads_as_a_copy_would(tmp_path: Path) ->
         ([{"nmid": "m-1", "rcpt": "a@contoso.example", "ts": "2026-11-09T10:00:00"}], True),
     ],
 )
-def test_a_first_file_is_adopted_only_when_every_row_stays(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    extra: list[dict[str, str]],
-    copied: bool,
+def test_a_staged_file_becomes_a_part_only_when_every_row_stays(
+    tmp_path: Path, both_stagings: str, extra: list[dict[str, str]], copied: bool, seeded: bool
 ) -> None:
     """Deleting from a table created in the transaction makes DuckDB append it again at
-    commit, so a stage losing a rejected row or a repeated key is copied instead."""
-    calls = returns_of(monkeypatch, store_module, "_insert_firsts")
+    commit, so a stage losing a rejected row or a repeated key is copied into the newest
+    part instead; so is every file staged aside. Into an empty table or not, the same."""
+    seed = _write(tmp_path / "seed.json", _rows(1, start=99))
     f = _write(tmp_path / "a.json", [*_rows(3), *extra])
     with EvidenceStore(tmp_path / "e.duckdb") as store:
+        if seeded:
+            store.ingest([(ListReader(), seed)], root=tmp_path)
         (rep,) = store.ingest([(ListReader(), f)], root=tmp_path).files
         assert (rep.read, rep.loaded) == (3 + len(extra), 3)
         assert rep.balanced
-        ids = store.con.execute("SELECT network_message_id, ts FROM messages ORDER BY 1")
+        con = store.con
+        ids = con.execute("SELECT network_message_id, ts FROM messages WHERE ts < '2026-11-05' AND network_message_id <> 'm-99'")
         assert [(n, t.day) for n, t in ids.fetchall()] == [("m-0", 2), ("m-1", 2), ("m-2", 2)]
-        tables = {r[0] for r in store.con.execute("SHOW ALL TABLES").fetchall()}
-    staged_in_store = store_module.STAGE_ASIDE_BYTES == 0
-    assert calls == ([3] if copied and staged_in_store else [])
+        tables = {r[0] for r in con.execute("SHOW ALL TABLES").fetchall()}
+        in_store = both_stagings == "in the store"
+        own_part = in_store and not copied
+        count = 1 + (seeded and in_store) + own_part  # the seed is adopted too
+        expected = [f"messages_part{i}" for i in range(count)]
+        assert parts.parts(con, "messages") == expected
+        (in_newest,) = con.execute(f"SELECT count(*) FROM {expected[-1]}").fetchone()
+        assert in_newest == 3 + (seeded and not own_part)
+        # the view is the table to every reader: a scan gives rows in the order stored
+        order = con.execute("SELECT network_message_id FROM messages").fetchall()
+        assert order == [*([("m-99",)] if seeded else []), ("m-0",), ("m-1",), ("m-2",)]
     assert not any(t.startswith("_stage") for t in tables)
+
+
+def test_rows_a_richer_source_replaces_are_deleted_from_their_part(tmp_path: Path) -> None:
+    """A poorer row stored in an adopted part is deleted there, not in the newest part."""
+    poor = _write(tmp_path / "poor.json", _rows(4))
+    rich = _write(tmp_path / "rich.json", _rows(2, start=2))
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        store.ingest([(_PoorReader(), poor)], root=tmp_path)
+        store.ingest(
+            [(ListReader(), _write(tmp_path / "x.json", _rows(1, start=9)))], root=tmp_path
+        )
+        (rep,) = store.ingest([(_RichReader(), rich)], root=tmp_path).files
+        assert rep.warnings == ["2 rows already known from a poorer source were replaced"]
+        rows = store.con.execute("SELECT network_message_id, source FROM messages").fetchall()
+    assert sorted(rows) == [
+        ("m-0", "message_trace"), ("m-1", "message_trace"),
+        ("m-2", "email_events"), ("m-3", "email_events"), ("m-9", "email_events"),
+    ]  # fmt: skip
+
+
+def test_many_parts_are_merged_with_their_neighbours_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, both_stagings: str
+) -> None:
+    """Past ``MAX_PARTS`` the smallest neighbouring pair is merged, later rows after
+    earlier ones, so a scan of the view keeps the order the rows were stored in."""
+    monkeypatch.setattr(parts, "MAX_PARTS", 3)
+    sizes = [5, 1, 1, 4, 2]
+    start = 0
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        for i, n in enumerate(sizes):
+            f = _write(tmp_path / f"f{i}.json", _rows(n, start=start))
+            start += n
+            store.ingest([(ListReader(), f)], root=tmp_path)
+        con = store.con
+        names = parts.parts(con, "messages")
+        counts = [con.execute(f"SELECT count(*) FROM {p}").fetchone()[0] for p in names]
+        order = [r[0] for r in con.execute("SELECT network_message_id FROM messages").fetchall()]
+    assert len(names) <= 3
+    assert sum(counts) == sum(sizes)
+    assert order == [f"m-{i}" for i in range(sum(sizes))]
+    if both_stagings == "in the store":  # one part per file, then merges of small pairs
+        assert counts == [5, 6, 2]
+
+
+def test_a_store_from_before_parts_keeps_its_rows(tmp_path: Path) -> None:
+    """A store whose ``messages`` is a table: the table becomes the first part."""
+    db = tmp_path / "e.duckdb"
+    with EvidenceStore(db) as store:
+        store.ingest([(ListReader(), _write(tmp_path / "a.json", _rows(3)))], root=tmp_path)
+        con = store.con
+        con.execute("CREATE TABLE old AS SELECT * FROM messages")
+        con.execute("DROP VIEW messages")
+        for p in parts.parts(con, "messages"):
+            con.execute(f"DROP TABLE {p}")
+        con.execute("ALTER TABLE old RENAME TO messages")
+    with EvidenceStore(db) as store:
+        assert parts.parts(store.con, "messages") == ["messages_part0"]
+        store.ingest(
+            [(ListReader(), _write(tmp_path / "b.json", _rows(2, start=3)))], root=tmp_path
+        )
+        assert store.count(MessageEvent) == 5
 
 
 def test_same_file_twice_adds_nothing(tmp_path: Path) -> None:
@@ -179,7 +250,7 @@ class _PoorReader(ListReader):  # type: ignore[misc, valid-type]
 
     def stage(self, con, path, table):  # type: ignore[no-untyped-def]
         result = super().stage(con, path, table)
-        con.execute(f'UPDATE "{table}" SET source = \'message_trace\'')
+        con.execute(f"UPDATE \"{table}\" SET source = 'message_trace'")
         return result
 
 
@@ -215,8 +286,10 @@ def test_a_batch_loads_what_file_by_file_did(
         ).fetchall()
         assert rows == [
             *[(f"m-{i}", "email_events", "a.json") for i in range(5)],
-            ("m-5", "email_events", "b.json"), ("m-6", "email_events", "b.json"),
-            ("m-7", "email_events", "c.json"), ("m-8", "message_trace", "poor.json"),
+            ("m-5", "email_events", "b.json"),
+            ("m-6", "email_events", "b.json"),
+            ("m-7", "email_events", "c.json"),
+            ("m-8", "message_trace", "poor.json"),
             ("m-9", "email_events", "c.json"),
         ]
         changes = store.con.execute(
@@ -428,7 +501,8 @@ def test_duckdb_draws_no_progress_bar_on_standard_output(
     # The store's and the sign-in reader's connections come from one place.
     src = Path(__file__).resolve().parents[2] / "src" / "dsguard"
     direct = [
-        p.relative_to(src).as_posix() for p in src.rglob("*.py")
+        p.relative_to(src).as_posix()
+        for p in src.rglob("*.py")
         if "duckdb.connect(" in p.read_text(encoding="utf-8")
     ]
     assert direct == ["evidence/duck.py"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dsguard.evidence import parts
 from dsguard.evidence.store import EvidenceStore
 from dsguard.scoring.alerts import build_alerts, campaign_rows, score_messages
 from dsguard.scoring.score import severity_of
@@ -77,10 +78,11 @@ def _msg(i: int, **kw: Any) -> dict[str, Any]:
 
 
 def _load(store: EvidenceStore, rows: list[dict[str, Any]]) -> None:
+    table = parts.newest(store.con, "messages")  # ``messages`` is a view over its parts
     for r in rows:
         cols = list(r)
         store.con.execute(
-            f"INSERT INTO messages ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
             [r[c] for c in cols],
         )
 

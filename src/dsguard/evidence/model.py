@@ -14,12 +14,14 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Record(BaseModel):
-    """Base for stored records; ``__table__`` and ``__key__`` tell the store where and how."""
+    """Base for stored records; ``__table__`` and ``__key__`` tell the store where and how,
+    and ``__parts__`` whether the table is appended to in parts (``evidence/parts.py``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     __table__: ClassVar[str]
     __key__: ClassVar[tuple[str, ...]]
+    __parts__: ClassVar[bool] = False
 
 
 class MessageEvent(Record):
@@ -30,6 +32,7 @@ class MessageEvent(Record):
     """
 
     __table__ = "messages"
+    __parts__ = True
     __key__ = ("network_message_id", "recipient")
 
     network_message_id: str
@@ -76,6 +79,7 @@ class SignIn(Record):
     """One Entra ID sign-in (Graph ``signIn`` or Sentinel ``SigninLogs``)."""
 
     __table__ = "signins"
+    __parts__ = True
     __key__ = ("signin_id",)
 
     signin_id: str
@@ -161,6 +165,7 @@ class RawMessage(Record):
     """
 
     __table__ = "raw_messages"
+    __parts__ = True
     __key__ = ("sha256",)
 
     sha256: str

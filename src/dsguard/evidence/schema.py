@@ -99,4 +99,5 @@ BOOKKEEPING_DDL: tuple[str, ...] = (
 
 
 def all_ddl() -> list[str]:
-    return [create_table_sql(m) for m in RECORD_TYPES] + list(BOOKKEEPING_DDL)
+    """Tables of records not kept in parts (those: ``parts.ensure``), and bookkeeping."""
+    return [create_table_sql(m) for m in RECORD_TYPES if not m.__parts__] + list(BOOKKEEPING_DDL)

@@ -28,8 +28,9 @@ from typing import Any
 import duckdb
 
 from dsguard import __version__
+from dsguard.evidence import parts
 from dsguard.evidence.duck import arrow_rows, connect, registered, side_settings
-from dsguard.evidence.model import FileReport, Record
+from dsguard.evidence.model import RECORD_TYPES, FileReport, Record
 from dsguard.evidence.schema import all_ddl, columns
 from dsguard.sources.base import Reader, SourceError, StageResult, rejected_apart
 
@@ -211,6 +212,9 @@ class EvidenceStore:
         if not read_only:
             for ddl in [*all_ddl(), CHANGES_DDL, STAT_DDL]:
                 self.con.execute(ddl)
+            for model in RECORD_TYPES:
+                if model.__parts__:
+                    parts.ensure(self.con, model)
             self._check_version()
 
     def _keep_pool_pages(self, limit: str) -> None:
@@ -264,6 +268,9 @@ class EvidenceStore:
                     self._look_ahead(*files[i + 1], root)
                 summary.files.append(self._ingest_file(reader, path, rel))
             self._flush()
+            for model in RECORD_TYPES:
+                if model.__parts__:
+                    parts.compact(self.con, model.__table__)
             if progress:
                 progress("", len(files), len(files))
             # The stage is an ordinary table (see ``_adopt``); none may outlive the ingest.
@@ -449,7 +456,7 @@ class EvidenceStore:
         cols = list(columns(model))
         table = model.__table__
         if reader.mode != "replace":
-            self._add_to_batch(reader, _Pending(fp, report, valid), cols, stage_con, stage)
+            self._add_to_batch(reader, _Pending(fp, report, valid), stage_con, stage)
             return False
         scope = reader.replace_scope(Path(report.file))
         if scope is not None:
@@ -466,41 +473,34 @@ class EvidenceStore:
         self,
         reader: Reader,
         pending: _Pending,
-        cols: list[str],
         stage_con: duckdb.DuckDBPyConnection,
         stage: str,
     ) -> None:
-        """Keep a file's stage for its batch; the first file into an empty table becomes it
-        (when it was staged in the store)."""
+        """Keep a file's stage for its batch."""
         con = self.con
-        table = reader.model.__table__
         batch = self._batch = self._batch or _Batch(reader, stage_con)
         batch.files.append(pending)
         if pending.valid:
-            (existing,) = _one(con, f'SELECT count(*) FROM "{table}"')
-            if not existing and not batch.rows and stage_con is con:
-                loaded = self._adopt(reader, cols, pending.valid)
-                pending.report.loaded = loaded
-                pending.report.duplicates = pending.valid - loaded
+            if stage_con is con:
+                pending.stage = f"{STAGE}_{len(batch.files)}"
+                con.execute(f'ALTER TABLE "{STAGE}" RENAME TO "{pending.stage}"')
             else:
-                if stage_con is con:
-                    pending.stage = f"{STAGE}_{len(batch.files)}"
-                    con.execute(f'ALTER TABLE "{STAGE}" RENAME TO "{pending.stage}"')
-                else:
-                    pending.stage = stage  # already a name of its own
-                batch.rows += pending.valid
-                batch.staged += 1
+                pending.stage = stage  # already a name of its own
+            batch.rows += pending.valid
+            batch.staged += 1
         if batch.rows >= BATCH_ROWS or batch.staged >= BATCH_FILES:
             self._flush()
 
     def _flush(self) -> None:
-        """Check the batch's staged rows against the stored keys and each other, copy the
+        """Check the batch's staged rows against the stored keys and each other, store the
         winners, and finish and record its files' reports.
 
         Of the rows sharing a key, the stored one wins, unless the reader ``supersedes`` it
         (it is deleted and counted as replaced); otherwise the batch's first row (its files
         in order, each in row order) wins. Written for the usual batch of new, distinct keys:
-        one semi-join over the stored keys and one hash count over the batch's.
+        one semi-join over the stored keys and one hash count over the batch's. A stage in
+        the store that keeps every row becomes a part of the table (``_adopt``); other
+        winners are copied into the newest part.
         """
         batch, self._batch = self._batch, None
         if batch is None:
@@ -516,14 +516,18 @@ class EvidenceStore:
         col_sql = ", ".join(f'"{c}"' for c in columns(model))
         for i, pending in enumerate(batch.files):
             report = pending.report
-            if pending.stage:
+            if pending.stage and aside is con and self._keeps_all(pending, i, losers):
+                report.loaded = self._adopt(model, pending.stage)
+                report.duplicates = pending.valid - report.loaded
+            elif pending.stage:
                 rows = f'(SELECT * FROM "{pending.stage}" WHERE _reject IS NULL) s'
                 if losers:
                     rows += f" ANTI JOIN (SELECT _row FROM _losers WHERE _f = {i}) l USING (_row)"
                 aside.execute(f"CREATE OR REPLACE TEMP VIEW _winners AS SELECT s.* FROM {rows}")
+                into = parts.newest(con, table)
                 with self._in_store(aside, f"SELECT {col_sql} FROM _winners") as winners:
                     inserted = _count(
-                        con, f'INSERT INTO "{table}" ({col_sql}) SELECT {col_sql} FROM {winners}'
+                        con, f'INSERT INTO "{into}" ({col_sql}) SELECT {col_sql} FROM {winners}'
                     )
                 self._journal_insert(table, inserted, "SELECT * FROM _winners", aside)
                 aside.execute("DROP VIEW _winners")
@@ -537,7 +541,19 @@ class EvidenceStore:
                 )
             self._record(pending.fp, report)
         aside.execute("DROP TABLE IF EXISTS _losers")
-        aside.execute("DROP TABLE IF EXISTS _batch_keys")
+        aside.execute("DROP VIEW IF EXISTS _batch_keys")
+
+    def _keeps_all(self, pending: _Pending, i: int, losers: bool) -> bool:
+        """Whether every staged row of the batch's ``i``-th file is to be stored: none was
+        rejected and none loses to another row of its key."""
+        assert pending.stage is not None
+        (staged,) = _one(self.con, f'SELECT count(*) FROM "{pending.stage}"')
+        if staged != pending.valid:
+            return False
+        if not losers:
+            return True
+        (lost,) = _one(self.con, f"SELECT count(*) FROM _losers WHERE _f = {i}")
+        return not lost
 
     def _check_batch(
         self, batch: _Batch, staged: list[tuple[int, _Pending]]
@@ -550,8 +566,10 @@ class EvidenceStore:
         keys = [f'"{k}"' for k in reader.model.__key__]
         key_sql = ", ".join(keys)
         on = " AND ".join(f"a.{k} = b.{k}" for k in keys)
+        # A view: the stages are only read for their keys here. A ten-million-row file, now
+        # checked like any other, would otherwise pay for a copy of its keys.
         aside.execute(
-            "CREATE OR REPLACE TEMP TABLE _batch_keys AS "
+            "CREATE OR REPLACE TEMP VIEW _batch_keys AS "
             + " UNION ALL ".join(
                 f'SELECT {i} AS _f, _row, {key_sql} FROM "{f.stage}" WHERE _reject IS NULL'
                 for i, f in staged
@@ -559,11 +577,13 @@ class EvidenceStore:
         )
         supersede = getattr(reader, "supersedes", None)
         poorer = f"coalesce({supersede}, false)" if supersede else "false"
+        (stored,) = _one(con, f'SELECT count(*) FROM "{table}"')
+        meets = f'SEMI JOIN {{}} b ON {on}' if stored else "WHERE false"  # no probe of nothing
         with self._in_store(aside, f"SELECT {key_sql} FROM _batch_keys") as batch_keys:
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _known AS
                     SELECT {", ".join(f"a.{k}" for k in keys)}, {poorer} AS poorer
-                    FROM "{table}" a SEMI JOIN {batch_keys} b ON {on}"""
+                    FROM "{table}" a {meets.format(batch_keys)}"""
             )
         # Distinct key hashes prove distinct keys; only a batch where two hashes meet (a
         # repeated key, or a collision) pays for the exact ranking on the key text.
@@ -601,47 +621,32 @@ class EvidenceStore:
                 match = " AND ".join(f'"{table}".{k} = b.{k}' for k in keys)
                 where = f"EXISTS (SELECT 1 FROM _known b WHERE b.poorer AND {match})"
                 self._journal_delete(table, where, [])
-                con.execute(f'DELETE FROM "{table}" USING _known b WHERE b.poorer AND {match}')
+                part_match = " AND ".join(f"{{part}}.{k} = b.{k}" for k in keys)
+                parts.delete(con, table, "_known b", f"b.poorer AND {part_match}")
         con.execute("DROP TABLE IF EXISTS _known")
         return bool(losing), replaced
 
-    def _adopt(self, reader: Reader, cols: list[str], valid: int) -> int:
-        """Make the stage the (empty) evidence table instead of copying it, the bookkeeping
-        columns dropped, when every staged row is to be kept.
+    def _adopt(self, model: type[Record], stage: str) -> int:
+        """Make a stage that keeps every row a part of its table (``evidence/parts.py``)
+        instead of copying it, the bookkeeping columns dropped; how many rows it holds.
 
-        Writing ten million normalised rows costs more than reading them, so the first file
-        into an empty table (a one-off analysis, the first day of a month) is written once.
-        A stage with rejected rows or repeated keys is copied instead: deleting any row of a
-        table created in the transaction makes DuckDB append it again, on one core, at
-        commit (49 s at ten million rows, against about half that for the copy).
+        Writing ten million normalised rows costs more than reading them, so a large file
+        is written once. A stage with rejected rows or losing keys is copied instead:
+        deleting any row of a table created in the transaction makes DuckDB append it again,
+        on one core, at commit (49 s at ten million rows, against about half that for the
+        copy).
         """
-        con = self.con
-        table = reader.model.__table__
-        key_sql = ", ".join(f'"{k}"' for k in reader.model.__key__)
-        (staged_rows,) = _one(con, f'SELECT count(*) FROM "{STAGE}"')
-        # Valid rows only: a rejected row's key may be NULL or repeat a valid one.
-        (distinct,) = _one(con,
-            f'SELECT count(DISTINCT hash({key_sql})) FROM "{STAGE}" WHERE _reject IS NULL'
-        )  # fmt: skip
-        if staged_rows != valid or distinct != valid:
-            # Distinct hashes mean distinct keys; equal hashes may still be a collision.
-            inserted = _insert_firsts(
-                con, table, cols, reader.model.__key__, repeated=distinct != valid
-            )
-            con.execute(f'DROP TABLE "{STAGE}"')
-            self._journal_insert(table, inserted, f'SELECT * FROM "{table}"')
-            return inserted
-        staged = [r[0] for r in con.execute(f'DESCRIBE "{STAGE}"').fetchall()]
-        for column in staged:
+        con, table = self.con, model.__table__
+        cols = list(columns(model))
+        for column in [r[0] for r in con.execute(f'DESCRIBE "{stage}"').fetchall()]:
             if column not in cols:
-                con.execute(f'ALTER TABLE "{STAGE}" DROP COLUMN "{column}"')
+                con.execute(f'ALTER TABLE "{stage}" DROP COLUMN "{column}"')
         target = [r[:2] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
-        if [r[:2] for r in con.execute(f'DESCRIBE "{STAGE}"').fetchall()] != target:
+        if [r[:2] for r in con.execute(f'DESCRIBE "{stage}"').fetchall()] != target:
             raise StoreError(f"staged rows do not match table {table}")  # a bug, not input
-        con.execute(f'DROP TABLE "{table}"')
-        con.execute(f'ALTER TABLE "{STAGE}" RENAME TO "{table}"')
-        (inserted,) = _one(con, f'SELECT count(*) FROM "{table}"')
-        self._journal_insert(table, inserted, f'SELECT * FROM "{table}"')
+        part = parts.adopt(con, table, stage)
+        (inserted,) = _one(con, f'SELECT count(*) FROM "{part}"')
+        self._journal_insert(table, inserted, f'SELECT * FROM "{part}"')
         return int(inserted)
 
     def _journal_insert(
@@ -723,23 +728,16 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 
 
 def _insert_firsts(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    cols: list[str],
-    key: tuple[str, ...],
-    *,
-    repeated: bool = True,
+    con: duckdb.DuckDBPyConnection, table: str, cols: list[str], key: tuple[str, ...]
 ) -> int:
     """Insert the stage's valid rows into ``table``, the first of each key in file order;
-    how many were added. Without ``repeated`` (every key is known to be distinct) the
-    window that picks the first is left out: about 15 s of a 37 s copy at ten million."""
+    how many were added (a replacing reader's small tables; appended ones go by batch)."""
     col_sql = ", ".join(f'"{c}"' for c in cols)
     key_sql = ", ".join(f'"{k}"' for k in key)
-    first = f"QUALIFY row_number() OVER (PARTITION BY {key_sql} ORDER BY _row) = 1"
     return _count(con,
         f"""INSERT INTO "{table}" ({col_sql})
             SELECT {col_sql} FROM "{STAGE}" WHERE _reject IS NULL
-            {first if repeated else ""}"""
+            QUALIFY row_number() OVER (PARTITION BY {key_sql} ORDER BY _row) = 1"""
     )  # fmt: skip
 
 
