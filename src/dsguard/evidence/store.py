@@ -212,10 +212,10 @@ class EvidenceStore:
         if not read_only:
             for ddl in [*all_ddl(), CHANGES_DDL, STAT_DDL]:
                 self.con.execute(ddl)
+            self._check_version()  # before a store of another version is touched
             for model in RECORD_TYPES:
                 if model.__parts__:
                     parts.ensure(self.con, model)
-            self._check_version()
 
     def _keep_pool_pages(self, limit: str) -> None:
         """Keep the buffer pool's pages once touched, up to the memory limit: by default DuckDB
