@@ -577,7 +577,7 @@ class EvidenceStore:
         )
         supersede = getattr(reader, "supersedes", None)
         poorer = f"coalesce({supersede}, false)" if supersede else "false"
-        (stored,) = _one(con, f'SELECT count(*) FROM "{table}"')
+        (stored,) = _one(con, f'SELECT EXISTS (SELECT 1 FROM "{table}")')  # count(*) scans a view
         meets = f'SEMI JOIN {{}} b ON {on}' if stored else "WHERE false"  # no probe of nothing
         with self._in_store(aside, f"SELECT {key_sql} FROM _batch_keys") as batch_keys:
             con.execute(
