@@ -20,7 +20,7 @@ import re
 import duckdb
 
 from dsguard.evidence.model import Record
-from dsguard.evidence.schema import columns
+from dsguard.evidence.schema import create_table_sql
 
 # Past this many parts, neighbours are merged (``compact``): a year of daily 64 MB+ files
 # would otherwise be a view over 365 tables.
@@ -76,8 +76,7 @@ def ensure(con: duckdb.DuckDBPyConnection, model: type[Record]) -> None:
     if kind is not None and kind[0] == "BASE TABLE":
         con.execute(f'ALTER TABLE "{table}" RENAME TO "{part_name(table, 0)}"')
     if not parts(con, table):
-        cols = ", ".join(f'"{n}" {t}' for n, t in columns(model).items())
-        con.execute(f'CREATE TABLE "{part_name(table, 0)}" ({cols})')
+        con.execute(create_table_sql(model, part_name(table, 0)))
     refresh(con, table)
 
 

@@ -65,11 +65,12 @@ def columns(model: type[Record]) -> dict[str, str]:
     return {name: duckdb_type(f.annotation) for name, f in model.model_fields.items()}
 
 
-def create_table_sql(model: type[Record]) -> str:
+def create_table_sql(model: type[Record], name: str | None = None) -> str:
+    """The record's table, under its own name or ``name`` (a part, ``evidence/parts.py``)."""
     cols = ", ".join(f'"{n}" {t}' for n, t in columns(model).items())
     # No PRIMARY KEY: an ART index over tens of millions of rows costs more memory than the
     # whole ingest; the store enforces key uniqueness itself with an anti-join.
-    return f'CREATE TABLE IF NOT EXISTS "{model.__table__}" ({cols})'
+    return f'CREATE TABLE IF NOT EXISTS "{name or model.__table__}" ({cols})'
 
 
 def stage_table_sql(model: type[Record], name: str) -> str:
