@@ -140,6 +140,8 @@ def test_many_rows_keep_file_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         '{"Timestamp": "2025-01-06T08:00:00Z", "UrlCount": NaN}',
         '{"Timestamp": "2025-01-06T08:00:00Z", "UrlCount": 123456789012345678901}',
         '{"Timestamp": "2025-01-06T08:00:00Z", "To": [{"a": 1}]}',  # an object
+        '{"Timestamp": "2025-01-06T08:00:00Z", "AdditionalFields": {"a": "b"}}',
+        '{"Timestamp": "2025-01-06T08:00:00Z", "UrlCount": -1234567890123456789}',
         '{"Timestamp": "2025-01-06T08:00:00Z", "To": ["a\\"b"]}',  # an escape in an array
         '{"Timestamp": "2025-01-06T08:00:00Z", "To": [1.5]}',
         '{"Timestamp": "2025-01-06T08:00:00Z", "To": ["a", 2e3]}',

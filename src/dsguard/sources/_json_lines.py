@@ -222,9 +222,12 @@ def _survey(side: duckdb.DuckDBPyConnection, path: Path) -> _Shape | None:
 def _plain_values(side: duckdb.DuckDBPyConnection, path: Path, shape: _Shape) -> bool:
     """Whether every value is one whose text DuckDB and Python write alike."""
     scalar, odd_in_array = sql_str(_SCALAR), sql_str(_ODD_IN_ARRAY)
+    # A CASE tests each value once, by its first character; the same test spelt as one
+    # disjunction ran every pattern on every value and took twice as long.
     odd = " OR ".join(
-        f"""NOT (prefix({v}, '"') OR regexp_full_match({v}, {scalar})
-                 OR (prefix({v}, '[') AND NOT regexp_matches({v}, {odd_in_array})))"""
+        f"""CASE WHEN prefix({v}, '"') THEN false
+                 WHEN prefix({v}, '[') THEN regexp_matches({v}, {odd_in_array})
+                 ELSE NOT regexp_full_match({v}, {scalar}) END"""
         for v in (_value(shape, k) for k in shape.keys)
     )
     if shape.category:
