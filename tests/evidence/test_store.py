@@ -532,6 +532,22 @@ def test_side_connections_share_a_database_and_keep_nothing(tmp_path: Path) -> N
         assert row == (str(tmp_path / "b.duckdb.tmp"),)
 
 
+def test_a_side_connection_takes_the_settings_it_is_given_each_time(tmp_path: Path) -> None:
+    """The side database keeps its memory limit and threads between uses (setting them again
+    cost 12 ms a file), so a use with other settings must still change them."""
+    from dsguard.evidence.duck import SideSettings, side_connection
+
+    spill = str(tmp_path / "spill")
+    seen = []
+    for limit, threads in [("64MB", 1), ("64MB", 1), ("128MB", 2), ("64MB", 1)]:
+        with side_connection(SideSettings(limit, threads, spill)) as side:
+            seen.append(side.execute(
+                "SELECT current_setting('memory_limit'), current_setting('threads')"
+            ).fetchone())
+    assert seen[0] == seen[1] == seen[3] != seen[2]
+    assert [t for _, t in seen] == [1, 1, 2, 1]
+
+
 def test_small_files_of_an_appending_reader_are_staged_aside(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, both_stagings: str
 ) -> None:
