@@ -258,15 +258,22 @@ class _RichReader(ListReader):  # type: ignore[misc, valid-type]
     supersedes = "source = 'message_trace'"
 
 
+@pytest.mark.parametrize("copy_rows", [1, 7, 99])
 @pytest.mark.parametrize(("batch_rows", "batch_files"), [(1, 99), (4, 99), (99, 2), (99, 99)])
 def test_a_batch_loads_what_file_by_file_did(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_rows: int, batch_files: int
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    batch_rows: int,
+    batch_files: int,
+    copy_rows: int,
 ) -> None:
     """Files checked together (one batch, or a flush mid-way, by rows or by files) keep the
     winners and the accounting of checking each file on its own (``BATCH_ROWS`` 1): the
-    stored row wins unless it is poorer, else the first in file order."""
+    stored row wins unless it is poorer, else the first in file order. Their winners are
+    copied a file at a time, a few files at a time, or all at once (``COPY_ROWS``)."""
     monkeypatch.setattr(store_module, "BATCH_ROWS", batch_rows)
     monkeypatch.setattr(store_module, "BATCH_FILES", batch_files)
+    monkeypatch.setattr(store_module, "COPY_ROWS", copy_rows)
     poor = _write(tmp_path / "poor.json", _rows(3, start=6))  # m-6, m-7, m-8
     a = _write(tmp_path / "a.json", [*_rows(5), _rows(1, start=1)[0]])  # m-1 twice
     b = _write(tmp_path / "b.json", _rows(4, start=3, rcpt="a@contoso.example"))  # m-3..m-6
@@ -291,6 +298,13 @@ def test_a_batch_loads_what_file_by_file_did(
             ("m-7", "email_events", "c.json"),
             ("m-8", "message_trace", "poor.json"),
             ("m-9", "email_events", "c.json"),
+        ]
+        # Stored in file order, each file in row order, however the batch was cut.
+        scan = store.con.execute("SELECT network_message_id, source_file FROM messages")
+        assert scan.fetchall() == [
+            ("m-8", "poor.json"),
+            *[(f"m-{i}", "a.json") for i in range(5)],
+            ("m-5", "b.json"), ("m-6", "b.json"), ("m-7", "c.json"), ("m-9", "c.json"),
         ]
         changes = store.con.execute(
             "SELECT op, sum(rows) FROM ingest_changes GROUP BY op ORDER BY op"
