@@ -81,8 +81,9 @@ BATCH_ROWS = 250_000
 BATCH_FILES = 256
 # Staged winners are copied into the store in inserts of up to this many rows (one insert per
 # file of ``collect``'s ten thousand rows ran on one core, 63 ms each). Under DuckDB's row group
-# (122,880 rows): a larger insert is written to the file ahead of the commit and then again,
-# which took longer in all and left the store half as large again (benchmarks/README.md).
+# (122,880 rows): DuckDB writes a larger insert to the file ahead of the commit, which took
+# longer in all, the commit included, and left the file half as large again
+# (benchmarks/README.md).
 COPY_ROWS = 100_000
 # Files smaller than this, of an appending reader, are staged in a database of their own
 # (``EvidenceStore._aside``) and only their winning rows enter the store. A stage table in the
