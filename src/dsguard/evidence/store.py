@@ -564,7 +564,10 @@ class EvidenceStore:
         per_file = dict(aside.execute("SELECT _f, count(*) FROM _winners GROUP BY _f").fetchall())
         # Loaded rows are counted from what the insert added, never assumed.
         if inserted != sum(per_file.values()):
-            raise StoreError(f"{table}: inserted {inserted} rows of {sum(per_file.values())}")
+            raise StoreError(  # a bug, not input
+                f"{table}: the insert added {inserted} rows, the files' winners are "
+                f"{sum(per_file.values())}"
+            )
         self._journal_insert(table, inserted, "SELECT * FROM _winners", aside)
         aside.execute("DROP VIEW _winners")
         for i, pending in run:
