@@ -562,6 +562,59 @@ def test_a_side_connection_takes_the_settings_it_is_given_each_time(tmp_path: Pa
     assert [t for _, t in seen] == [1, 1, 2, 1]
 
 
+def test_side_connections_open_at_once_on_two_threads(tmp_path: Path) -> None:
+    """A reader prepares the next file on a thread while this one is staged: a side
+    connection held by one thread must not wait for another's to close (the two readers
+    ran one after the other when the lock covered the whole use)."""
+    import threading
+
+    from dsguard.evidence.duck import SideSettings, side_connection
+
+    settings = SideSettings("256MB", 1, str(tmp_path / "spill"))
+    seen: list[object] = []
+
+    def other() -> None:
+        with side_connection(settings) as side:
+            seen.append(side.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'mine'"
+            ).fetchone())
+
+    with side_connection(settings) as held:
+        held.execute("CREATE TEMP TABLE mine AS SELECT 1 AS x")
+        thread = threading.Thread(target=other, daemon=True)
+        thread.start()
+        thread.join(10)
+        assert not thread.is_alive(), "a second side connection waited for the first"
+        assert held.execute("SELECT x FROM mine").fetchall() == [(1,)]
+    assert seen == [(0,)]
+
+
+def test_a_side_connection_in_use_is_not_closed_under_its_user(tmp_path: Path) -> None:
+    """Another spill folder asked for while the shared database is in use gets a database
+    of its own; the shared one is replaced only once nobody holds it."""
+    import threading
+
+    from dsguard.evidence.duck import SideSettings, side_connection
+
+    first = SideSettings("256MB", 1, str(tmp_path / "first"))
+    other = SideSettings("256MB", 1, str(tmp_path / "other"))
+    where = "SELECT current_setting('temp_directory')"
+    seen: list[object] = []
+
+    def use_other() -> None:
+        with side_connection(other) as side:
+            seen.append(side.execute(where).fetchone())
+
+    with side_connection(first) as held:
+        thread = threading.Thread(target=use_other, daemon=True)
+        thread.start()
+        thread.join(10)
+        assert not thread.is_alive(), "a second side connection waited for the first"
+        assert held.execute(where).fetchone() == (first.spill,)
+    use_other()
+    assert seen == [(other.spill,)] * 2
+
+
 def test_small_files_of_an_appending_reader_are_staged_aside(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, both_stagings: str
 ) -> None:

@@ -356,3 +356,48 @@ def test_big_page_lookalikes_go_to_python(
     path = tmp_path / "signins.json"
     path.write_text(text)
     _compare(path, monkeypatch, fast=False)
+
+
+def test_files_prepared_ahead_stage_what_they_would_have(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store announces the next file (``look_ahead``) and the reader prepares it on a
+    thread: each file is prepared once, the rows are those of preparing it when staged,
+    and a file rewritten after it was prepared is read as it is now."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    files = []
+    for n in range(4):
+        page = {"value": [_variant(id=f"{n}-{i}", ipAddress="x" if i == 2 else s["ipAddress"])
+                          for i, s in enumerate(SIGNINS)]}
+        files.append(bundle / f"signins_{n}.json")
+        files[-1].write_text(json.dumps(page))
+    prepared: list[str] = []
+    prepare = signins._prepare
+
+    def spy(con: Any, path: Path) -> Any:
+        prepared.append(path.name)
+        return prepare(con, path)
+
+    monkeypatch.setattr(signins, "_prepare", spy)
+
+    def ingest(store_path: Path) -> tuple[list[Any], list[Any], list[Any]]:
+        with EvidenceStore(store_path) as store:
+            summary = store.ingest([(SignInsReader(), p) for p in files], root=bundle)
+            rows = store.con.execute("SELECT * FROM signins").fetchall()
+            return ([(f.read, f.loaded, f.rejected) for f in summary.files], rows,
+                    [q["reason"] for q in store.quarantine_rows()])
+
+    ahead = ingest(tmp_path / "ahead.duckdb")
+    assert sorted(prepared) == [f.name for f in files]  # once each
+    assert ahead[0] == [(5, 4, 1)] * 4
+    with monkeypatch.context() as m:
+        m.setattr(SignInsReader, "look_ahead", lambda *_: None)
+        assert ingest(tmp_path / "staged.duckdb") == ahead
+
+    con = duckdb.connect()
+    SignInsReader().look_ahead(con, files[0])
+    signins._PREPARED[signins._stat_key(files[0])].result()
+    files[0].write_text(json.dumps({"value": [_variant(id="rewritten")]}))
+    assert signins._fast_stage(con, files[0], "now") == []
+    assert con.execute("SELECT signin_id FROM now").fetchall() == [("rewritten",)]

@@ -41,7 +41,8 @@ def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
 # file left a few megabytes behind each time (300 MB over 100 JSON-lines files). Another spill
 # folder means another database, as DuckDB cannot switch folders once it has spilled.
 _SIDE: tuple[str, duckdb.DuckDBPyConnection] | None = None
-_SIDE_LOCK = threading.Lock()
+_SIDE_LOCK = threading.Lock()  # guards the four globals, never a query
+_SIDE_USERS = 0  # side connections open on _SIDE: it is replaced only when none are
 # The memory limit and threads last set on that database (both are database-wide): setting
 # the limit again took 12 ms each time, over a second for collect's hundred files a million.
 _SIDE_APPLIED: tuple[str, int] | None = None
@@ -64,6 +65,18 @@ def side_settings(con: duckdb.DuckDBPyConnection) -> SideSettings:
     return SideSettings(str(limit), int(threads), str(spill or ""))
 
 
+def _side_database(spill: str) -> duckdb.DuckDBPyConnection:
+    db = connect()
+    if spill:
+        db.execute("SET temp_directory = ?", [spill])
+    return db
+
+
+def _apply(side: duckdb.DuckDBPyConnection, settings: SideSettings) -> None:
+    side.execute("SET memory_limit = ?", [settings.limit])
+    side.execute(f"SET threads = {settings.threads}")
+
+
 @contextlib.contextmanager
 def side_connection(
     con: duckdb.DuckDBPyConnection | SideSettings,
@@ -73,27 +86,37 @@ def side_connection(
 
     Readers parse untrusted files there first: a statement that fails inside the store's
     connection aborts the whole ingest transaction, one that fails here costs nothing. Its
-    temporary objects and lent tables go when the block ends.
+    temporary objects and lent tables go when the block ends. Threads may hold side
+    connections at once (a reader preparing the next file while this one is staged); they
+    share one database, and with it its memory limit.
     """
-    global _SIDE, _SIDE_APPLIED
+    global _SIDE, _SIDE_APPLIED, _SIDE_USERS
     settings = con if isinstance(con, SideSettings) else side_settings(con)
+    own: duckdb.DuckDBPyConnection | None = None
     with _SIDE_LOCK:
-        if _SIDE is None or _SIDE[0] != settings.spill:
+        if _SIDE is None or (_SIDE[0] != settings.spill and not _SIDE_USERS):
             if _SIDE is not None:
                 _SIDE[1].close()
-            _SIDE, _SIDE_APPLIED = (settings.spill, connect()), None
-            if settings.spill:
-                _SIDE[1].execute("SET temp_directory = ?", [settings.spill])
-        side = _SIDE[1].cursor()
-        try:
-            side.execute("SET enable_progress_bar = false")  # per connection, see ``connect``
+            _SIDE, _SIDE_APPLIED = (settings.spill, _side_database(settings.spill)), None
+        if _SIDE[0] == settings.spill:
+            side = _SIDE[1].cursor()
+            _SIDE_USERS += 1
             if (settings.limit, settings.threads) != _SIDE_APPLIED:
-                side.execute("SET memory_limit = ?", [settings.limit])
-                side.execute(f"SET threads = {settings.threads}")
+                _apply(side, settings)
                 _SIDE_APPLIED = (settings.limit, settings.threads)
-            yield side
-        finally:
-            side.close()
+        else:  # another store's folder while this one's is in use: a database of its own
+            own = side = _side_database(settings.spill)
+            _apply(side, settings)
+    try:
+        side.execute("SET enable_progress_bar = false")  # per connection, see ``connect``
+        yield side
+    finally:
+        side.close()
+        if own is not None:
+            own.close()
+        else:
+            with _SIDE_LOCK:
+                _SIDE_USERS -= 1
 
 
 def arrow_rows(con: duckdb.DuckDBPyConnection, sql: str) -> pa.RecordBatchReader:

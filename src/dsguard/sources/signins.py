@@ -43,6 +43,7 @@ import sys
 import tempfile
 import zlib
 from collections.abc import Generator, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -52,7 +53,7 @@ import duckdb
 import pyarrow as pa
 
 from dsguard.evidence.addresses import IPV4_PATTERN
-from dsguard.evidence.duck import registered, side_connection
+from dsguard.evidence.duck import SideSettings, registered, side_connection, side_settings
 from dsguard.evidence.model import SignIn
 from dsguard.evidence.schema import arrow_schema, stage_table_sql
 from dsguard.sources.base import (
@@ -185,6 +186,11 @@ class SignInsReader(Reader):
     source: ClassVar[str] = "signins"
     model = SignIn
     patterns: ClassVar[tuple[str, ...]] = PATTERNS
+
+    def look_ahead(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        """Prepare a JSON file on the fast path ahead (``_prepare_ahead``)."""
+        if not path.name.removesuffix(".gz").lower().endswith(".csv"):
+            _prepare_ahead(con, path)
 
     def stage(self, con: duckdb.DuckDBPyConnection, path: Path, table: str) -> StageResult:
         warnings: list[str] = []
@@ -989,21 +995,89 @@ def _fast_stage(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> list[
     DuckDB works on a connection of its own: a parse error there must not abort the caller's
     transaction (the store ingests all files in one), and only finished rows reach ``con``.
     """
-    probe = _probe(path) if _FAST_COMPLETE else None
-    if probe is None:
-        return None
-    with tempfile.TemporaryDirectory(prefix="dsguard-signins-") as tmp:
-        try:
-            with side_connection(con) as side:
-                final = _FastJson(side, path, probe, Path(tmp)).run()
-        except (duckdb.Error, _Fallback):
+    key = _stat_key(path)
+    ahead = _PREPARED.pop(key, None) if key is not None else None
+    prepared = ahead.result() if ahead is not None else _prepare(con, path)
+    try:
+        if prepared.final is None:
             return None
         con.execute(stage_table_sql(SignIn, table))
         with contextlib.ExitStack() as lent:
-            for name, rows in final.tables.items():
+            for name, rows in prepared.final.tables.items():
                 lent.enter_context(registered(con, name, rows))
-            con.execute(f'INSERT INTO "{table}" {final.sql}')
-    return [_replaced_warning(probe.replaced)] if probe.replaced else []
+            con.execute(f'INSERT INTO "{table}" {prepared.final.sql}')
+    finally:
+        prepared.close()
+    return [_replaced_warning(prepared.replaced)] if prepared.replaced else []
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A file taken through the fast path up to its staging: the rows wait in ``tmp``;
+    ``final`` is ``None`` when the Python path must read the file."""
+
+    final: _Final | None = None
+    replaced: int = 0
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def close(self) -> None:
+        if self.tmp is not None:
+            self.tmp.cleanup()
+
+
+def _prepare(con: duckdb.DuckDBPyConnection | SideSettings, path: Path) -> _Prepared:
+    """Survey, plan, extract and convert ``path`` on a side connection (any thread)."""
+    probe = _probe(path) if _FAST_COMPLETE else None
+    if probe is None:
+        return _Prepared()
+    tmp = tempfile.TemporaryDirectory(prefix="dsguard-signins-")
+    try:
+        with side_connection(con) as side:
+            final = _FastJson(side, path, probe, Path(tmp.name)).run()
+    except (duckdb.Error, _Fallback):
+        tmp.cleanup()
+        return _Prepared()
+    except BaseException:
+        tmp.cleanup()
+        raise
+    return _Prepared(final, probe.replaced, tmp)
+
+
+# Files prepared ahead (``look_ahead``), by path, size and mtime: a day's Graph page is one
+# JSON document, which DuckDB reads on one core, so while the store stages one file the next
+# is prepared, and the one after it when its turn to be announced comes: two workers keep
+# both cores busy. A file bigger than ``_AHEAD_MAX_BYTES`` is prepared when staged.
+_AHEAD = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dsguard-signins")
+_AHEAD_MAX_BYTES = 256 << 20
+_PREPARED: dict[tuple[Path, int, int], Future[_Prepared]] = {}
+
+
+def _stat_key(path: Path) -> tuple[Path, int, int] | None:
+    """A file changed since it was prepared is prepared again; one that cannot be read is
+    left to the reader to report."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return path, st.st_size, st.st_mtime_ns
+
+
+def _prepare_ahead(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    key = _stat_key(path)
+    if key is None or key[1] > _AHEAD_MAX_BYTES or key in _PREPARED:
+        return
+    settings = side_settings(con)  # read here: the store's connection stays on this thread
+    _PREPARED[key] = _AHEAD.submit(_prepare, settings, path)
+    while len(_PREPARED) > 2:  # one for a file that was not staged after all
+        _discard(_PREPARED.pop(next(iter(_PREPARED))))
+
+
+def _discard(ahead: Future[_Prepared]) -> None:
+    """Drop a preparation nobody will stage, and its rows when it is done."""
+    if not ahead.cancel():
+        ahead.add_done_callback(
+            lambda f: f.result().close() if f.exception() is None else None
+        )
 
 
 @dataclass(slots=True)
