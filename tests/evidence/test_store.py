@@ -258,6 +258,48 @@ class _RichReader(ListReader):  # type: ignore[misc, valid-type]
     supersedes = "source = 'message_trace'"
 
 
+def test_later_batches_skip_the_stored_keys_check_only_when_no_key_hash_meets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a table's second batch in an ingest on, a batch whose key hashes meet none of
+    the stored keys' skips the exact check; a key stored by an earlier batch of the same
+    ingest, or by an earlier ingest, still makes the batch check and lose its copy."""
+    monkeypatch.setattr(store_module, "BATCH_ROWS", 1)  # each file a batch of its own
+    decided: list[bool] = []
+    may_meet = EvidenceStore._may_meet
+
+    def spy(self: EvidenceStore, *args: object) -> bool:
+        decided.append(may_meet(self, *args))
+        return decided[-1]
+
+    monkeypatch.setattr(EvidenceStore, "_may_meet", spy)
+    old = _write(tmp_path / "old.json", _rows(1, start=100))
+    files = [
+        _write(tmp_path / "f1.json", _rows(2)),  # m-0, m-1
+        _write(tmp_path / "f2.json", _rows(2, start=2)),
+        _write(tmp_path / "f3.json", [*_rows(1, start=4), *_rows(1, start=3)]),  # f2's m-3
+        _write(tmp_path / "f4.json", _rows(1, start=5)),
+        _write(tmp_path / "f5.json", _rows(1, start=100)),  # stored by the earlier ingest
+        _write(tmp_path / "f6.json", _rows(1, start=6)),
+    ]
+    with EvidenceStore(tmp_path / "e.duckdb") as store:
+        store.ingest([(ListReader(), old)], root=tmp_path)
+        assert decided == []  # nothing stored yet: nothing to check
+        reports = store.ingest([(ListReader(), f) for f in files], root=tmp_path).files
+        assert [(r.loaded, r.duplicates) for r in reports] == [
+            (2, 0), (2, 0), (1, 1), (1, 0), (0, 1), (1, 0)
+        ]
+        assert decided == [True, False, True, False, True, False]
+        (n, distinct) = store.con.execute(
+            "SELECT count(*), count(DISTINCT network_message_id) FROM messages"
+        ).fetchone() or (0, 0)
+        assert n == distinct == 8
+        temp = store.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_stored_hashes%'"
+        ).fetchone()
+        assert temp == (0,)  # the hashes live only as long as the ingest
+
+
 @pytest.mark.parametrize("copy_rows", [1, 7, 99])
 @pytest.mark.parametrize(("batch_rows", "batch_files"), [(1, 99), (4, 99), (99, 2), (99, 99)])
 def test_a_batch_loads_what_file_by_file_did(
