@@ -258,6 +258,10 @@ class _RichReader(ListReader):  # type: ignore[misc, valid-type]
     supersedes = "source = 'message_trace'"
 
 
+class _OtherSource(ListReader):  # type: ignore[misc, valid-type]
+    source = "test_other"
+
+
 def test_later_batches_skip_the_stored_keys_check_only_when_no_key_hash_meets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -298,6 +302,16 @@ def test_later_batches_skip_the_stored_keys_check_only_when_no_key_hash_meets(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_stored_hashes%'"
         ).fetchone()
         assert temp == (0,)  # the hashes live only as long as the ingest
+        # Another source's first batch (message trace after EmailEvents mostly meets the
+        # stored keys) is checked exactly, without hashing the table for it.
+        decided.clear()
+        more = [_write(tmp_path / "g1.json", _rows(1, start=7)),
+                _write(tmp_path / "g2.json", _rows(1, start=8))]
+        reports = store.ingest(
+            [(ListReader(), more[0]), (_OtherSource(), more[1])], root=tmp_path
+        ).files
+        assert [(r.loaded, r.duplicates) for r in reports] == [(1, 0), (1, 0)]
+        assert decided == [True, True]
 
 
 @pytest.mark.parametrize("copy_rows", [1, 7, 99])

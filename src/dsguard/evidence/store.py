@@ -192,9 +192,10 @@ class EvidenceStore:
         self.path = Path(path)
         self._batch: _Batch | None = None
         self._aside_con: duckdb.DuckDBPyConnection | None = None
-        # Per table checked in this ingest: whether the hashes of its stored keys are kept
-        # (``_may_meet``); absent before its first check.
-        self._hashed: dict[str, bool] = {}
+        # This ingest's batches checked, by table and source, and the tables whose stored
+        # key hashes are kept beside them (``_may_meet``).
+        self._checks: set[tuple[str, str]] = set()
+        self._hashed: set[str] = set()
         self._aside_tables = 0
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -267,7 +268,7 @@ class EvidenceStore:
     ) -> IngestSummary:
         """Ingest files in order, all or nothing."""
         summary = IngestSummary()
-        self._hashed = {}
+        self._checks, self._hashed = set(), set()
         self.con.begin()
         try:
             for i, (reader, path) in enumerate(files):
@@ -294,7 +295,7 @@ class EvidenceStore:
             with contextlib.suppress(duckdb.Error):  # never in the way of a failure
                 for table in self._hashed:
                     self.con.execute(f"DROP TABLE IF EXISTS {_stored_hashes(table)}")
-            self._hashed = {}
+            self._checks, self._hashed = set(), set()
             if self._aside_con is not None:
                 self._aside_con.close()
                 self._aside_con = None
@@ -472,7 +473,8 @@ class EvidenceStore:
         if reader.mode != "replace":
             self._add_to_batch(reader, _Pending(fp, report, valid), stage_con, stage)
             return False
-        if self._hashed.pop(table, None):  # keys that bypass the batch: hash afresh
+        if table in self._hashed:  # keys that bypass the batch: hash afresh
+            self._hashed.discard(table)
             con.execute(f"DROP TABLE IF EXISTS {_stored_hashes(table)}")
         scope = reader.replace_scope(Path(report.file))
         if scope is not None:
@@ -620,7 +622,7 @@ class EvidenceStore:
         supersede = getattr(reader, "supersedes", None)
         poorer = f"coalesce({supersede}, false)" if supersede else "false"
         (stored,) = _one(con, f'SELECT EXISTS (SELECT 1 FROM "{table}")')  # count(*) scans a view
-        stored = stored and self._may_meet(aside, table, key_sql)
+        stored = stored and self._may_meet(aside, table, reader.source, key_sql)
         meets = f'SEMI JOIN {{}} b ON {on}' if stored else "WHERE false"  # no probe of nothing
         with self._in_store(aside, f"SELECT {key_sql} FROM _batch_keys") as batch_keys:
             con.execute(
@@ -669,25 +671,30 @@ class EvidenceStore:
         con.execute("DROP TABLE IF EXISTS _known")
         return bool(losing), replaced
 
-    def _may_meet(self, aside: duckdb.DuckDBPyConnection, table: str, key_sql: str) -> bool:
+    def _may_meet(
+        self, aside: duckdb.DuckDBPyConnection, table: str, source: str, key_sql: str
+    ) -> bool:
         """Whether a key of the batch may be stored already, which only the exact semi-join
-        over every stored key settles (0.2-0.3 s at ten million rows, once per batch: 6 s
+        over every stored key settles (0.2-0.4 s at ten million rows, once per batch: 6 s
         over a month of daily files, more over collect's files).
 
-        From a table's second batch in an ingest on, the hashes of its stored keys are kept
-        beside it and each batch adds its own: a batch none of whose key hashes is among
-        them meets no stored key (equal keys hash alike), and skips the semi-join. A stale
-        hash (a row since replaced or lost) only costs that batch the exact check.
+        From the second batch of one source in an ingest on (a folder of daily or collected
+        files; another source's first batch, such as message trace after EmailEvents, mostly
+        meets stored keys, so hashing for it would be wasted), the hashes of the table's
+        stored keys are kept beside it and every batch adds its own: a batch none of whose
+        key hashes is among them meets no stored key (equal keys hash alike), and skips the
+        semi-join. A stale hash (a row since replaced) only costs a batch the exact check.
         """
-        kept = self._hashed.get(table)
-        self._hashed[table] = kept is not None  # a first check is exact; keep from the next
-        if kept is None:
+        first = (table, source) not in self._checks
+        self._checks.add((table, source))
+        if first and table not in self._hashed:
             return True
         hashes = _stored_hashes(table)
         con = self.con
-        if not kept:  # the table now holds what the first batch added
+        if table not in self._hashed:  # the table holds what earlier batches added
             con.execute(f"CREATE OR REPLACE TEMP TABLE {hashes} AS "
                         f'SELECT hash({key_sql}) AS h FROM "{table}"')
+            self._hashed.add(table)
         with self._in_store(aside, f"SELECT hash({key_sql}) AS h FROM _batch_keys") as batch:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _batch_hashes AS SELECT h FROM {batch}")
         (met,) = _one(
