@@ -372,6 +372,9 @@ def test_files_prepared_ahead_stage_what_they_would_have(
                           for i, s in enumerate(SIGNINS)]}
         files.append(bundle / f"signins_{n}.json")
         files[-1].write_text(json.dumps(page))
+    # A pool of its own: a preparation this test leaves behind (the rewritten file's old
+    # one) must not outlive it in the module's.
+    monkeypatch.setattr(signins, "_PREPARED", {})
     prepared: list[str] = []
     prepare = signins._prepare
 
@@ -401,3 +404,5 @@ def test_files_prepared_ahead_stage_what_they_would_have(
     files[0].write_text(json.dumps({"value": [_variant(id="rewritten")]}))
     assert signins._fast_stage(con, files[0], "now") == []
     assert con.execute("SELECT signin_id FROM now").fetchall() == [("rewritten",)]
+    for stale in signins._PREPARED.values():
+        stale.result().close()
