@@ -58,6 +58,13 @@ def _existing(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return found
 
 
+def count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """The rows of ``table``, part by part: a count over the view reads every part (0.1 s
+    at ten million rows, on every run, growing with the history), a part's own count is
+    cheap. A table not kept in parts is counted itself."""
+    return sum(_one(con, f'SELECT count(*) FROM "{p}"') for p in parts(con, table) or [table])
+
+
 def refresh(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Point the view at the current parts, in order."""
     body = " UNION ALL ".join(f'SELECT * FROM "{p}"' for p in parts(con, table))

@@ -31,6 +31,7 @@ from typing import Any
 import duckdb
 
 from dsguard.engines.plan import Step, drop_duckdb, run_duckdb
+from dsguard.evidence import parts
 from dsguard.evidence.duck import drop_relation, table_exists
 from dsguard.signals.features import (
     FANOUT_MINUTES,
@@ -432,8 +433,8 @@ def _compact(con: duckdb.DuckDBPyConnection) -> None:
 
 def _save_state(con: duckdb.DuckDBPyConnection, fingerprint: str, run: FeatureRun) -> None:
     (watermark,) = _one(con, "SELECT max(ts) FROM messages")
-    (messages,) = _one(con, "SELECT count(*) FROM messages")
-    (signins,) = _one(con, "SELECT count(*) FROM signins")
+    messages = parts.count(con, "messages")
+    signins = parts.count(con, "signins")
     seq = _journal_seq(con)
     old = _State.load(con)
     batches = 0 if run.mode == "full" else old.batches + (1 if run.mode == "incremental" else 0)
@@ -501,7 +502,7 @@ class _State:
         # Ingest deletes a message row only to put a richer one in its place (an EmailEvents
         # row for a message-trace row), so a delete is a late row like any other.
         net = sum(n if op == "insert" else -n for op, n, *_ in changes)
-        (total,) = _one(con, "SELECT count(*) FROM messages")
+        total = parts.count(con, "messages")
         if total != int(self.values["messages"]) + net:
             return "messages changed outside ingest"
         late = [lo for _, n, lo, _ in changes if n and lo <= watermark]
@@ -530,7 +531,7 @@ class _State:
         """Time range of earlier messages whose sign-in facts may have changed: ``None`` for
         none, ``(None, None)`` for all of them."""
         changes = self.changes(con, "signins")
-        (total,) = _one(con, "SELECT count(*) FROM signins")
+        total = parts.count(con, "signins")
         added = sum(n for _, n, *_ in changes)
         if any(op != "insert" for op, *_ in changes) or total != int(
             self.values.get("signins") or 0
