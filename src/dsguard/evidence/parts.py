@@ -4,7 +4,7 @@ A file of ten million rows is normalised into a stage table once; copying that s
 evidence table would write every row a second time. The first file into an empty table was
 always adopted instead (renamed into place). With parts, every clean stage of a large file is
 adopted, not only the first: a month of daily exports is written once, not twice (see
-``benchmarks/README.md``). Readers see one table: ``messages`` is a view over
+``benchmarks/HISTORY.md``). Readers see one table: ``messages`` is a view over
 ``messages_part0``, ``messages_part1``, ... in the order they were written, so a scan returns
 rows in ingest order, as a single table did.
 

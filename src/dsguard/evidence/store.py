@@ -74,7 +74,7 @@ _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsguard-hash")
 # (``_Batch``): one probe of the stored keys per batch instead of one per file. A batch of
 # small files waits in the database aside, uncompressed (about 1.1 KB a row of EmailEvents):
 # at 10M rows in 1,000 files, batches of 250,000 rows peaked at 1,666 MiB against 1,969 MiB
-# with 500,000, and the 40 probes cost no more than 20 did (benchmarks/README.md).
+# with 500,000, and the 40 probes cost no more than 20 did (benchmarks/HISTORY.md).
 BATCH_ROWS = 250_000
 # ... or this many staged files: each keeps a table of its own until the check, which reads
 # them in one statement (a folder of one-row files must not become one statement per file).
@@ -83,7 +83,7 @@ BATCH_FILES = 256
 # file of ``collect``'s ten thousand rows ran on one core, 63 ms each). Under DuckDB's row group
 # (122,880 rows): DuckDB writes a larger insert to the file ahead of the commit, which took
 # longer in all, the commit included, and left the file half as large again
-# (benchmarks/README.md).
+# (benchmarks/HISTORY.md).
 COPY_ROWS = 100_000
 # Files smaller than this, of an appending reader, are staged in a database of their own
 # (``EvidenceStore._aside``) and only their winning rows enter the store. A stage table in the
@@ -207,7 +207,7 @@ class EvidenceStore:
         # DuckDB's default, set because dsguard depends on it: a CSV row's place in its file
         # (``source_row``, a quarantined row's line, the first of two rows with one key) is
         # its insertion order, and the CSV reader has no row number of its own. Without it a
-        # 10M-row ingest is 13% faster and numbers rows wrongly (benchmarks/README.md).
+        # 10M-row ingest is 13% faster and numbers rows wrongly (benchmarks/HISTORY.md).
         self.con.execute("SET preserve_insertion_order = true")
         limit = memory_limit or DEFAULT_MEMORY_LIMIT
         try:
@@ -230,7 +230,7 @@ class EvidenceStore:
     def _keep_pool_pages(self, limit: str) -> None:
         """Keep the buffer pool's pages once touched, up to the memory limit: by default DuckDB
         hands freed blocks back to the OS and faults them in again, which cost about a fifth
-        of the CPU of a 10M-row ingest in kernel time (benchmarks/README.md). A limit beyond
+        of the CPU of a 10M-row ingest in kernel time (benchmarks/HISTORY.md). A limit beyond
         what DuckDB can reserve (or one it reads differently) keeps the default; this only
         saves time."""
         with contextlib.suppress(duckdb.Error):

@@ -52,7 +52,7 @@ def score_messages(con: duckdb.DuckDBPyConnection, columns: set[str]) -> None:
     A view over ``features_scored``, the only table that holds the scored population: the
     rules are cheap expressions (0.08 s over 247k rows), but writing their result as a table
     of 106 columns took 1.3 s at 10M messages, on every daily run too, whatever the day's
-    size (benchmarks/README.md). A view also cannot disagree with the features it scores.
+    size (benchmarks/HISTORY.md). A view also cannot disagree with the features it scores.
     """
     drop_relation(con, "scores")
     con.execute(f"CREATE VIEW scores AS {score_sql(SCORED_TABLE, columns)}")

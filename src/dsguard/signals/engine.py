@@ -91,7 +91,7 @@ SCORED = "internal_looking AND path <> 'authenticated'"
 # coverage and the report read about it: its path, source, authentication and coverage facts
 # (``AUTHENTICATED_COLUMNS``). Its message detail stays in ``messages`` and reads as NULL
 # here, as do the facts only scored rows get. Writing every column of those rows took about
-# four times as long (benchmarks/README.md).
+# four times as long (benchmarks/HISTORY.md).
 SCORED_TABLE = "features_scored"
 AUTHENTICATED_TABLE = "features_authenticated"
 AUTHENTICATED_COLUMNS: tuple[str, ...] = (

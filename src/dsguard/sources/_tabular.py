@@ -75,14 +75,14 @@ _UTC_SUFFIX = re.compile(r"\s*\[\s*UTC\s*\]\s*$", re.IGNORECASE)
 
 # DuckDB reads a CSV in buffers of 32 MB by default, each one fresh memory the kernel must
 # fault in; 4 MB buffers cut the page faults of reading a 10M-row file by a quarter at the
-# same speed (benchmarks/README.md). Lines up to ``max_line_size`` (2 MB) still fit; a file
+# same speed (benchmarks/HISTORY.md). Lines up to ``max_line_size`` (2 MB) still fit; a file
 # with longer ones is read with room for them (``csv_text``).
 CSV_BUFFER_BYTES = 4 << 20
 # A large file is read in buffers of about this many row groups' worth of lines instead
 # (``csv_buffer_bytes``). Each buffer reaches the insert as one batch, and an insert that
 # keeps insertion order copies every batch smaller than a row group once more to merge it
 # into full ones: at 10M rows the normalising statement spent about a sixth less CPU with
-# batches past a row group (benchmarks/README.md, twelfth session). The last row group of
+# batches past a row group (benchmarks/HISTORY.md, twelfth session). The last row group of
 # each batch is left partial; a checkpoint rewrites partial row groups whenever a run of
 # them fits into fewer (DuckDB's vacuum), which at 1.2 and 2.4 row groups a batch cost
 # 18-42 s. 1.75 leaves a partial group of three quarters, past the half where any merge
@@ -818,7 +818,7 @@ def _number_in_order(con: duckdb.DuckDBPyConnection, stage: str, targets: Sequen
     adding the column afresh, filled from a sequence; ``False`` if that did not happen.
 
     An UPDATE of every row does the same, but DuckDB then logs each value at commit, on one
-    core: about 7 s at ten million rows (benchmarks/README.md). DuckDB fills a new column in
+    core: about 7 s at ten million rows (benchmarks/HISTORY.md). DuckDB fills a new column in
     row order; that is checked here, not assumed. A re-added column goes last, so this is
     only done when the numbered record columns are already the last ones; otherwise, or if
     the check fails (the columns are then emptied again), the caller numbers the rows with
