@@ -505,8 +505,8 @@ def update_readme(readme: Path, results: dict[str, Any], command: str) -> None:
         f"Python {m['python']}, DuckDB {m['duckdb']}, pandas {m.get('pandas', '?')} "
         f"(pyarrow {m.get('pyarrow', '?')}); median of "
         f"{results['repeat']} runs below 5M rows, {results['repeat_large']} above; "
-        f"DuckDB memory limit {results['memory_limit']}. The machine was shared with other "
-        f"work, so single timings vary by ±20%"
+        f"DuckDB memory limit {results['memory_limit']}. Single timings on a machine like "
+        f"this vary by ±20% from run to run, so compare ratios within one run"
         f"{_separate_run(results)}:\n\n"
         f"```\n{command}\n```\n\n{table(results)}\n{MARK_END}"
     )
