@@ -459,6 +459,43 @@ def test_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
         EvidenceStore(db)
 
 
+def test_a_store_keeps_the_hash_it_fingerprinted_its_files_with(tmp_path: Path) -> None:
+    """A new store fingerprints with BLAKE3; one that recorded files with SHA-256, before
+    BLAKE3, keeps SHA-256, so a known file under a new mtime is still known."""
+    from dsguard.evidence import store as store_mod
+
+    f = _write(tmp_path / "a.json", _rows(5))
+    fresh = tmp_path / "new.duckdb"
+    with EvidenceStore(fresh) as store:
+        store.ingest([(ListReader(), f)], root=tmp_path)
+        meta = store.con.execute("SELECT value FROM store_meta WHERE key = 'fingerprint'")
+        assert meta.fetchone() == ("blake3",)
+        (fp,) = store.con.execute("SELECT fingerprint FROM ingest_files").fetchone()
+        assert fp == store_mod.fingerprint(f, ListReader.source, "a.json", "blake3")
+        assert fp != store_mod.fingerprint(f, ListReader.source, "a.json", "sha256")
+
+    old = tmp_path / "old.duckdb"  # as a store written before BLAKE3 left it
+    with EvidenceStore(old) as store:
+        store.con.execute("DELETE FROM store_meta WHERE key = 'fingerprint'")
+        store.con.execute(
+            "INSERT INTO ingest_files (fingerprint, file, source, read, loaded, ingested_at) "
+            "VALUES (?, 'a.json', ?, 5, 5, now())",
+            [store_mod.fingerprint(f, ListReader.source, "a.json", "sha256"), ListReader.source],
+        )
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # no stat key: hashed again
+    with EvidenceStore(old) as store:
+        (rep,) = store.ingest([(ListReader(), f)], root=tmp_path).files
+        assert rep.skipped and rep.read == rep.loaded == 0
+        meta = store.con.execute("SELECT value FROM store_meta WHERE key = 'fingerprint'")
+        assert meta.fetchone() == ("sha256",)
+
+    with EvidenceStore(old) as store:
+        store.con.execute("UPDATE store_meta SET value = 'md5' WHERE key = 'fingerprint'")
+    with pytest.raises(StoreError, match="'md5'"):
+        EvidenceStore(old)
+
+
 def test_a_large_file_hashed_while_staged_is_still_skipped_when_seen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
