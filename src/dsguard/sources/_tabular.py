@@ -128,10 +128,11 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     formats = "[" + ", ".join(sql_str(f) for f in slash_date_formats()) + "]"
     # Each macro tests for the cheap common case first (a value without padding, an ISO
     # timestamp ending in Z): ``trim`` and regular expressions cost several times a
-    # ``prefix``/``suffix`` test, and these run on every value of ten million rows.
-    padded = " OR ".join(
-        f"{f}(x, {c})" for c in ("' '", "'<'", "'>'", "chr(9)") for f in ("prefix", "suffix")
-    )
+    # ``prefix``/``suffix`` test, and these run on every value of ten million rows. An
+    # address tests its first and last character's code point once each, not eight
+    # ``prefix``/``suffix`` calls (0.30 -> 0.24 CPU-seconds per 3M addresses).
+    pads = ", ".join(str(ord(c)) for c in " <>\t")
+    padded = f"ascii(x) IN ({pads}) OR ascii(x[-1]) IN ({pads})"
     macros = {
         "dsg_text(x)": (
             "CASE WHEN prefix(x, ' ') OR suffix(x, ' ') THEN nullif(trim(x), '')"
