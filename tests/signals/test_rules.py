@@ -305,3 +305,27 @@ def test_ipv6_sources_meet_ipv6_ranges(tmp_path: Path) -> None:
     assert not nothing["covered"] and not nothing["ip_office"] and not nothing["spf_domains"]
     # An IPv4-mapped IPv6 source is not the IPv4 address: the IPv4 ranges do not cover it.
     assert not f["m4"]["covered"] and not f["m4"]["spf_domains"] and not f["m4"]["ip_office"]
+
+
+def test_bursts_and_fan_out_reach_back_across_midnight(tmp_path: Path) -> None:
+    """Windows are cut into day chunks (``day_chunks``); the rows of the day before still
+    count for a message just after midnight, up to each window's length and no further."""
+    midnight = datetime(2026, 11, 3, tzinfo=UTC)
+    offsets = [-70, -50, -9, -5, 1, 4]  # minutes from midnight
+    rows = [
+        _msg(k, ts=midnight + timedelta(minutes=m), recipient=f"user{k}@{DOM}",
+             sender_from=f"hr{k}@{DOM}", sender_mail_from=f"hr{k}@{DOM}", auth_dmarc="fail")
+        for k, m in enumerate(offsets)
+    ]
+    # Another sender from another source, one for the sender fan-out.
+    rows += [
+        _msg(10 + k, ts=midnight + timedelta(minutes=m), recipient=f"boss{k}@{DOM}",
+             sender_from=f"ceo@{DOM}", sender_mail_from=f"ceo@{DOM}",
+             sender_ipv4=f"198.51.100.{k + 1}", auth_dmarc="fail")
+        for k, m in enumerate([-61, -59, -30, 2])
+    ]
+    f = _features(tmp_path, rows, Tenant([DOM], False))
+    # 10 minutes back for bursts, 60 for fan-out, over the source's rows on both days.
+    assert [f[f"m{k}"]["source_burst"] for k in range(6)] == [1, 1, 1, 2, 3, 3]
+    assert [f[f"m{k}"]["source_fanout"] for k in range(6)] == [1, 2, 2, 3, 4, 5]
+    assert [f[f"m{k}"]["sender_fanout"] for k in (10, 11, 12, 13)] == [1, 2, 3, 2]
