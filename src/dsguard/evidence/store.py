@@ -160,10 +160,11 @@ def fingerprint(path: Path, source: str, rel: str, algorithm: str = FINGERPRINT)
     """Content, where it sits in the bundle, and how it is read: two config kinds with the
     same text (``[]`` is common) are still two files.
 
-    BLAKE3 reads a 6.7 GB export in 1.7 CPU-seconds against SHA-256's 4.5 (sixteenth
-    session's 10M file, benchmarks/HISTORY.md); the hash runs beside DuckDB, which keeps both
-    cores busy, so every CPU-second counts. A store made before keeps SHA-256
-    (``store_meta.fingerprint``), so the files it knows are still known.
+    BLAKE3 hashes the benchmark's 6.7 GB export in 1.7 CPU-seconds against SHA-256's 4.5
+    (benchmarks/HISTORY.md, seventeenth session). A file under ``HASH_WHILE_STAGING_BYTES``
+    is hashed on the store's thread before it is staged, which bounds a folder of
+    ``collect``'s files. A store made before keeps SHA-256 (``store_meta.fingerprint``), so
+    the files it knows are still known.
     """
     h = _HASHES[algorithm](f"{source}\0{SCHEMA_VERSION}\0{rel}\0".encode())
     with path.open("rb") as fh:

@@ -119,7 +119,7 @@ def day_chunks(rows: str, key: str) -> str:
     windows on one thread: one source sends 1.2M of the 10M benchmark rows. Partitioned by
     key and day instead, each day's chunk also holds the last FANOUT_MINUTES of the day
     before as context rows, never scored, so every scored row's frame lies inside its chunk
-    and the counts are the same (``f_source_windows`` at 10M: 3.3 -> 1.9 s,
+    and the counts are the same (``f_source_windows`` at 10M: 2.8 -> 1.9 s,
     benchmarks/HISTORY.md).
     """
     cols = f"network_message_id, recipient, ts, {key}"
