@@ -120,7 +120,8 @@ def day_chunks(rows: str, key: str) -> str:
     key and day instead, each day's chunk also holds the last FANOUT_MINUTES of the day
     before as context rows, never scored, so every scored row's frame lies inside its chunk
     and the counts are the same (``f_source_windows`` at 10M: 2.8 -> 1.9 s,
-    benchmarks/HISTORY.md).
+    benchmarks/HISTORY.md). Days are UTC days, as everywhere in the plan: both engines run in
+    UTC, so a day's start plus one day is the next day's start.
     """
     cols = f"network_message_id, recipient, ts, {key}"
     return f"""
