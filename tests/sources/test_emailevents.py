@@ -758,6 +758,30 @@ def test_rows_are_numbered_by_update_when_the_order_check_fails(
 
 
 # ----------------------------------------------------------------------------- helpers
+def test_addresses_lose_padding_at_either_end_and_nothing_else() -> None:
+    """``dsg_addr`` tests only an address's first and last character for padding (space,
+    ``<``, ``>``, tab); whatever it finds there is trimmed, the rest kept, and case lowered."""
+    con = duckdb.connect()
+    install_macros(con)
+    cases = {
+        "A@Contoso.example": "a@contoso.example",
+        "": None,
+        "  ": None,
+        "<>": None,
+        "é@x.example": "é@x.example",
+        "a b@x.example": "a b@x.example",  # padding inside is not padding
+        "a@x.example\u00a0": "a@x.example\u00a0",  # only the four characters count
+    }
+    for pad in (" ", "<", ">", "\t"):
+        cases[f"{pad}a@x.example"] = "a@x.example"
+        cases[f"a@x.example{pad}"] = "a@x.example"
+    cases["\t<A@X.example> "] = "a@x.example"
+    for raw, want in cases.items():
+        (got,) = con.execute("SELECT dsg_addr(?)", [raw]).fetchone() or (None,)
+        assert got == want, repr(raw)
+    assert con.execute("SELECT dsg_addr(NULL)").fetchone() == (None,)
+
+
 def test_ip_patterns_agree_with_ipaddress() -> None:
     con = duckdb.connect()
     install_macros(con)
