@@ -329,3 +329,33 @@ def test_bursts_and_fan_out_reach_back_across_midnight(tmp_path: Path) -> None:
     assert [f[f"m{k}"]["source_burst"] for k in range(6)] == [1, 1, 1, 2, 3, 3]
     assert [f[f"m{k}"]["source_fanout"] for k in range(6)] == [1, 2, 2, 3, 4, 5]
     assert [f[f"m{k}"]["sender_fanout"] for k in (10, 11, 12, 13)] == [1, 2, 3, 2]
+
+
+def test_novelty_counts_each_key_own_earlier_days(tmp_path: Path) -> None:
+    """Earlier days are counted per sender and source, per source (any sender) and per
+    sender (any source), whichever of those earlier rows were scored: a sender new to a
+    source that others have used for days is new as a pair, not to the tenant, and keeps the
+    days it sent from elsewhere."""
+    days = [T0 + timedelta(days=d) for d in range(5)]
+    s, t = "192.0.2.10", "192.0.2.20"
+    # Earlier days, all from authenticated mailboxes: baselines, never scored themselves.
+    rows = [_msg(d, ts=days[d], sender_from=f"a@{DOM}", sender_mail_from=f"a@{DOM}",
+                 sender_ipv4=s, direction="Intra-org") for d in (0, 1, 2)]
+    rows += [_msg(10 + d, ts=days[d], sender_from=f"b@{DOM}", sender_mail_from=f"b@{DOM}",
+                  sender_ipv4=t, direction="Intra-org") for d in (1, 3)]
+    rows += [
+        _msg(20, ts=days[4], sender_from=f"b@{DOM}", sender_mail_from=f"b@{DOM}",
+             sender_ipv4=s, auth_dmarc="fail"),
+        # Another sender and source on the same day, which neither count may include.
+        _msg(21, ts=days[4], sender_from=f"c@{DOM}", sender_mail_from=f"c@{DOM}",
+             sender_ipv4="192.0.2.30", auth_dmarc="fail"),
+    ]
+    f = _features(tmp_path, rows, Tenant([DOM], False))
+
+    def prior(m: str) -> tuple[int, int, int]:
+        r = f[m]
+        return r["sender_ip_prior_days"], r["tenant_ip_prior_days"], r["sender_prior_days"]
+
+    assert prior("m20") == (0, 3, 2)  # b from s: a's three days of s, b's two days of t
+    assert prior("m21") == (0, 0, 0)
+    assert f["m0"]["path"] == "authenticated" and f["m0"]["sender_ip_prior_days"] is None

@@ -277,24 +277,31 @@ GROUP BY {_s("m")}""",
 SELECT DISTINCT recipient AS address FROM f_batch
 WHERE direction IN ('Inbound', 'Intra-org') AND coalesce(delivery_action, '') <> 'Blocked'""",
         ),
-        # Novelty: distinct earlier days per sender and source, per source, per sender.
+        # Novelty: distinct earlier days per sender and source, per source, per sender. A
+        # day's rank counts only its own sender's or source's days, so only the days of the
+        # scored rows' senders and sources are ranked: ``bl_days`` holds every day of the
+        # history, and ranking all of it made this step grow with the history (HISTORY.md).
         Step("f_days_new", "SELECT DISTINCT sk, ik, day FROM f_il"),
         Step(
             "f_prior_days",
             """
-WITH d AS (SELECT sk, ik, day FROM bl_days UNION SELECT sk, ik, day FROM f_days_new),
+WITH k AS (SELECT DISTINCT sk, ik, day FROM f_sc),
+d AS (SELECT sk, ik, day FROM bl_days UNION SELECT sk, ik, day FROM f_days_new),
+ks AS (SELECT DISTINCT sk FROM k),
+ki AS (SELECT DISTINCT ik FROM k),
+kp AS (SELECT DISTINCT sk, ik FROM k),
 sip AS (
-    SELECT sk, ik, day, row_number() OVER (PARTITION BY sk, ik ORDER BY day) - 1 AS n
-    FROM d),
+    SELECT d.sk, d.ik, d.day, row_number() OVER (PARTITION BY d.sk, d.ik ORDER BY d.day) - 1 AS n
+    FROM d JOIN kp ON kp.sk = d.sk AND kp.ik = d.ik),
 ipd AS (
     SELECT ik, day, row_number() OVER (PARTITION BY ik ORDER BY day) - 1 AS n
-    FROM (SELECT DISTINCT ik, day FROM d) x),
+    FROM (SELECT DISTINCT d.ik, d.day FROM d JOIN ki ON ki.ik = d.ik) x),
 sd AS (
     SELECT sk, day, row_number() OVER (PARTITION BY sk ORDER BY day) - 1 AS n
-    FROM (SELECT DISTINCT sk, day FROM d) x)
+    FROM (SELECT DISTINCT d.sk, d.day FROM d JOIN ks ON ks.sk = d.sk) x)
 SELECT k.sk, k.ik, k.day, sip.n AS sender_ip_prior_days, ipd.n AS tenant_ip_prior_days,
     sd.n AS sender_prior_days
-FROM (SELECT DISTINCT sk, ik, day FROM f_sc) k
+FROM k
 JOIN sip ON sip.sk = k.sk AND sip.ik = k.ik AND sip.day = k.day
 JOIN ipd ON ipd.ik = k.ik AND ipd.day = k.day
 JOIN sd ON sd.sk = k.sk AND sd.day = k.day""",
