@@ -11,6 +11,24 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
+# The indented documents (``paths.json``, ``simulation.json``, the OCSF and Sentinel exports)
+# grow with the alerts and paths of the whole history. ``json.dumps`` with an indent runs in
+# pure Python: about 0.4 s a run for a month of the 10M benchmark, against 0.02 s for orjson,
+# which writes the same bytes. Dates, dataclasses and anything else orjson would spell its
+# own way go through ``_default``, as they do with ``json``; keys that are not text become
+# text, as ``json`` makes them. Two differences: a float with a negative exponent is spelt
+# ``1e-7`` where ``json`` writes ``1e-07`` (the same number), and a NaN or infinite float is
+# written as ``null`` (valid JSON) where ``json`` writes ``NaN``, which most parsers refuse.
+_INDENTED = (
+    orjson.OPT_INDENT_2
+    | orjson.OPT_APPEND_NEWLINE
+    | orjson.OPT_NON_STR_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime | date):
@@ -45,9 +63,8 @@ def write_text(path: Path, text: str) -> Path:
 
 
 def write_json(path: Path, value: Any) -> Path:
-    return write_text(
-        path, json.dumps(value, ensure_ascii=False, default=_default, indent=2) + "\n"
-    )
+    """``value`` as indented JSON, as ``json.dumps(value, indent=2)`` writes it."""
+    return write_text(path, orjson.dumps(value, default=_default, option=_INDENTED).decode())
 
 
 def write_jsonl(path: Path, rows: Iterable[Any]) -> Path:
