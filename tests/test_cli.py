@@ -32,6 +32,22 @@ def test_version() -> None:
     assert proc.returncode == 0 and proc.stdout.startswith("dsguard ")
 
 
+def test_python_dash_m_dsguard_is_the_same_command() -> None:
+    """``python -m dsguard`` works where the script is not on PATH, and names itself right."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dsguard", "analyze", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: dsguard analyze" in proc.stdout
+    bare = subprocess.run(
+        [sys.executable, "-m", "dsguard"], capture_output=True, text=True, timeout=300
+    )
+    assert "Usage: dsguard " in bare.stdout + bare.stderr
+
+
 @pytest.mark.parametrize(
     "content",
     [
