@@ -1,8 +1,5 @@
-"""``python -m dsguard``: the same command line as the ``dsguard`` script.
-
-Useful where the script's directory is not on ``PATH`` (a venv not activated, a locked-down
-jump host), and what ``spark-submit`` style launchers expect.
-"""
+"""``python -m dsguard``: the same command line as the ``dsguard`` script, for a venv whose
+scripts are not on ``PATH``. The program name is given so help and errors say ``dsguard``."""
 
 from dsguard.cli import app
 
